@@ -1,0 +1,133 @@
+# nabla - build, test, install.
+#
+#   make                   libraries (static + shared) and the nabla binary in build/
+#   make test              build and run every test; ends with "N passed, M failed"
+#   make test SAN=1        the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install PREFIX=/usr/local
+#   make BLAS=openblas     use OpenBLAS for matrix products (default: built-in kernel)
+#
+# Dependencies: a C11 compiler, libc and libm. zlib is used when found
+# (ZLIB=0 turns it off); OpenBLAS only when asked for.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BLAS    ?= builtin
+ZLIB    ?= auto
+SAN     ?= 0
+PYTHON  ?= /usr/bin/python3
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+OPT     ?= -O1 -g -fno-omit-frame-pointer
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+OPT     ?= -O2 -g
+SANFLAGS =
+endif
+
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS  ?=
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) $(SANFLAGS) -fPIC -Iinclude $(CFLAGS)
+LDLIBS  = -lm
+LDFLAGS ?=
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+# ---- optional dependencies ----
+ifeq ($(BLAS),openblas)
+  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  ALL_CFLAGS  += -DNB_HAVE_CBLAS $(BLAS_CFLAGS)
+  LDLIBS      += $(BLAS_LIBS)
+  PC_LIBS     += $(BLAS_LIBS)
+endif
+ifeq ($(ZLIB),auto)
+  ZLIB := $(shell printf '\#include <zlib.h>\nint main(void){return 0;}' | $(CC) -x c - -lz -o /dev/null 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(ZLIB),1)
+  ALL_CFLAGS += -DNB_HAVE_ZLIB
+  LDLIBS     += -lz
+  PC_LIBS    += -lz
+endif
+
+LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/kernels/*.c src/nn/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  = $(wildcard cli/*.c)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC = $(filter-out tests/test_alloc.c,$(wildcard tests/*.c))
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+STATIC   = $(BUILD)/libnabla.a
+SHARED   = $(BUILD)/libnabla.so
+NABLA    = $(BUILD)/nabla
+UNIT     = $(BUILD)/test_nabla
+ALLOC    = $(BUILD)/test_alloc
+
+.PHONY: all test install uninstall clean example
+all: $(STATIC) $(SHARED) $(NABLA)
+
+# kernels are the hot loops: let the compiler vectorise them fully
+$(BUILD)/src/kernels/%.o: ALL_CFLAGS += -O3
+
+$(BUILD)/%.o: %.c include/nabla.h $(wildcard src/*/*.h) tests/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libnabla.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(NABLA): $(CLI_OBJ) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests: every NB_TEST(name) in tests/*.c is registered
+$(BUILD)/tests.inc: $(TEST_SRC)
+	@mkdir -p $(BUILD)
+	@grep -ho '^NB_TEST([A-Za-z0-9_]*)' $(TEST_SRC) | sed 's/NB_TEST(\(.*\))/NB_TEST_ENTRY(\1)/' > $@.tmp
+	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/tests/main.o: $(BUILD)/tests.inc
+$(BUILD)/tests/main.o: ALL_CFLAGS += -I$(BUILD)
+
+$(UNIT): $(TEST_OBJ) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The allocation test wraps malloc & co. at link time, so every allocation the
+# library makes, directly or not, is counted.
+$(ALLOC): $(BUILD)/tests/test_alloc.o $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free -o $@ $^ $(LDLIBS)
+
+test: all $(UNIT) $(ALLOC)
+	@BUILD=$(BUILD) SAN=$(SAN) CC="$(CC)" ALL_CFLAGS="$(ALL_CFLAGS)" ALL_LDFLAGS="$(ALL_LDFLAGS)" \
+	  LDLIBS="$(LDLIBS)" PYTHON=$(PYTHON) sh tests/run.sh
+
+example: $(STATIC)
+	@BUILD=$(BUILD) CC="$(CC)" ALL_CFLAGS="$(ALL_CFLAGS)" ALL_LDFLAGS="$(ALL_LDFLAGS)" LDLIBS="$(LDLIBS)" \
+	  sh tests/readme_example.sh run
+
+$(BUILD)/nabla.pc: Makefile
+	@mkdir -p $(BUILD)
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: nabla\nDescription: neural networks trained by backpropagation, in C\nVersion: 0.1.0\nLibs: -L$${libdir} -lnabla\nLibs.private: -lm %s\nCflags: -I$${includedir}\n' \
+	  "$(PREFIX)" "$(PC_LIBS)" > $@
+
+install: all $(BUILD)/nabla.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libnabla.so.0
+	ln -sf libnabla.so.0 $(DESTDIR)$(PREFIX)/lib/libnabla.so
+	install -m 644 $(BUILD)/nabla.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(NABLA) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/nabla.h $(DESTDIR)$(PREFIX)/lib/libnabla.a \
+	  $(DESTDIR)$(PREFIX)/lib/libnabla.so $(DESTDIR)$(PREFIX)/lib/libnabla.so.0 \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc $(DESTDIR)$(PREFIX)/bin/nabla
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,185 @@
+/*
+ * internal.h - the structures behind nabla's opaque handles, shared by the
+ * core, the ops and the kernels. Not installed.
+ */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#include "nabla.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors (error.c) ---------------------------------------------- */
+
+/* Records a message for nb_last_error() and returns status. */
+nb_status nb_set_error(nb_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- memory (alloc.c): every allocation of the library goes here ---- */
+
+void *nb_alloc(size_t bytes);                 /* NULL + message on failure */
+void *nb_calloc(size_t count, size_t size);   /* zeroed; overflow checked */
+void *nb_realloc(void *p, size_t bytes);
+void  nb_free(void *p);
+char *nb_strdup(const char *s);
+/* a*b and a+b with overflow detection: return 0 on overflow */
+int nb_mul_ok(size_t a, size_t b, size_t *out);
+int nb_add_ok(size_t a, size_t b, size_t *out);
+
+/* ---- shapes (shape.c) ---------------------------------------------- */
+
+typedef struct nb_shape {
+    int ndim;
+    int64_t d[NB_MAX_DIMS];
+} nb_shape;
+
+size_t nb_shape_numel(const nb_shape *s);
+int    nb_shape_eq(const nb_shape *a, const nb_shape *b);
+/* "[2,3,4]" into buf; returns buf */
+char  *nb_shape_str(const nb_shape *s, char *buf, size_t size);
+/* Resolves a possibly negative axis against ndim; -1 when out of range. */
+int    nb_axis(int axis, int ndim);
+/* NumPy broadcasting of a and b into out; 0 when they do not fit. */
+int    nb_broadcast_shape(const nb_shape *a, const nb_shape *b, nb_shape *out);
+/* Row-major strides of `in` aligned to `out` (which in broadcasts to):
+ * broadcast axes get stride 0. Fills st[out->ndim]. */
+void   nb_broadcast_strides(const nb_shape *in, const nb_shape *out, int64_t *st);
+
+/* ---- runtime tensors ----------------------------------------------- */
+
+/* A node's buffers in one plan: shape, value and (when needed) gradient. */
+typedef struct nb_tensor {
+    nb_shape s;
+    size_t n;     /* element count */
+    float *x;     /* value */
+    float *g;     /* gradient, or NULL when no gradient flows here */
+} nb_tensor;
+
+/* ---- ops ------------------------------------------------------------ */
+
+typedef enum nb_op_kind {
+    /* leaves */
+    NB_OP_INPUT = 0, NB_OP_PARAM, NB_OP_CONST,
+    /* elementwise binary (ops/binary.c) */
+    NB_OP_ADD, NB_OP_SUB, NB_OP_MUL, NB_OP_DIV,
+    /* elementwise unary (ops/unary.c) */
+    NB_OP_NEG, NB_OP_SCALE, NB_OP_ADD_SCALAR, NB_OP_EXP, NB_OP_LOG, NB_OP_SQRT,
+    NB_OP_POW, NB_OP_ABS,
+    /* activations (ops/activation.c) */
+    NB_OP_RELU, NB_OP_LEAKY_RELU, NB_OP_ELU, NB_OP_GELU, NB_OP_SIGMOID, NB_OP_TANH,
+    NB_OP_SOFTPLUS,
+    /* linear algebra (ops/matmul.c) */
+    NB_OP_MATMUL,
+    /* layout (ops/layout.c) */
+    NB_OP_PERMUTE, NB_OP_RESHAPE, NB_OP_CONCAT, NB_OP_SLICE,
+    /* reductions (ops/reduce.c) */
+    NB_OP_SUM, NB_OP_MEAN, NB_OP_MAX,
+    /* softmax (ops/softmax.c) */
+    NB_OP_SOFTMAX, NB_OP_LOG_SOFTMAX,
+    /* convolution and pooling (ops/conv.c, ops/pool.c) */
+    NB_OP_CONV2D, NB_OP_MAX_POOL2D, NB_OP_AVG_POOL2D,
+    /* losses (ops/loss.c) */
+    NB_OP_SOFTMAX_CE, NB_OP_MSE, NB_OP_BCE_LOGITS,
+    NB_OP_COUNT
+} nb_op_kind;
+
+/* Everything an op needs to run one node in one plan. */
+typedef struct nb_exec {
+    const struct nb_node *node;
+    int n_in;
+    nb_tensor *const *in;   /* inputs' tensors */
+    nb_tensor *out;         /* out->g is the upstream gradient in backward */
+    void *saved;            /* bytes kept from forward to backward (op's saved_bytes) */
+    void *scratch;          /* temporary bytes, shared by all nodes (op's scratch_bytes) */
+    int training;
+    nb_rng *rng;
+} nb_exec;
+
+/* Op flags */
+enum {
+    NB_OPF_VIEW = 1   /* output is input 0's memory under another shape (no copy) */
+};
+
+/* One entry of the op table. Each op family file defines its entries next to
+ * the functions they point to. */
+typedef struct nb_op_def {
+    const char *name;
+    unsigned flags;
+    /* Output shape from input shapes, or an error naming the op and shapes. */
+    nb_status (*shape)(const struct nb_node *n, const nb_shape *const *in, nb_shape *out);
+    /* Bytes kept per node from forward to backward; NULL for none. */
+    size_t (*saved_bytes)(const struct nb_node *n, const nb_shape *const *in, const nb_shape *out);
+    /* Temporary bytes needed by forward or backward; NULL for none. */
+    size_t (*scratch_bytes)(const struct nb_node *n, const nb_shape *const *in, const nb_shape *out);
+    /* out = f(in). May fail on bad data (e.g. labels). NULL for views. */
+    nb_status (*forward)(const nb_exec *e);
+    /* in[i]->g += d out / d in[i] * out->g for every i with in[i]->g != NULL.
+     * NULL for views and for ops without a gradient. */
+    void (*backward)(const nb_exec *e);
+} nb_op_def;
+
+extern const nb_op_def *const nb_op_table[NB_OP_COUNT];
+
+/* ---- graph ---------------------------------------------------------- */
+
+#define NB_MAX_IATTR 16
+#define NB_MAX_FATTR 4
+
+struct nb_node {
+    int id;
+    nb_op_kind op;
+    int n_in;
+    struct nb_node **in;     /* graph-owned array of n_in inputs */
+    char *name;              /* NULL when unnamed */
+    nb_shape shape;          /* as built, with batch size 1 */
+    nb_shape shape2;         /* the same with batch size 2: axes that differ scale with the batch */
+    int requires_grad;
+    int keep;                /* value must survive the forward pass */
+    int n_consumers;
+    int64_t ia[NB_MAX_IATTR];  /* op attributes: axes, kernel sizes, ... */
+    float fa[NB_MAX_FATTR];
+    size_t off;              /* parameters and constants: offset in the graph's block */
+    struct nb_graph *graph;
+};
+
+struct nb_graph {
+    nb_node **nodes;
+    int n_nodes, cap_nodes;
+    /* parameters: values and gradients, contiguous, same offsets */
+    float *pdata, *pgrad;
+    size_t pnumel, pcap;
+    nb_node **params;
+    int n_params, cap_params;
+    /* constants: values only */
+    float *cdata;
+    size_t cnumel, ccap;
+    unsigned version;        /* bumped by every change plans depend on */
+    nb_status status;        /* first build error */
+    char *errmsg;
+};
+
+/* Creates an op node (used by every builder in ops/). Checks the inputs,
+ * infers the shape under two nominal batch sizes (to find batch axes) and
+ * appends the node. Returns NULL on error (message set). */
+nb_node *nb_graph_add_node(nb_graph *g, nb_op_kind op, int n_in, nb_node *const *in,
+                           const int64_t *ia, int n_ia, const float *fa, int n_fa);
+/* Records a build error in g (first one wins) and returns NULL. */
+nb_node *nb_graph_fail(nb_graph *g, nb_status st);
+
+/* ---- kernels (kernels/gemm.c) ---------------------------------------- */
+
+/* Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
+ * op(A) = A (lda >= K) or A^T (A stored [K,M], lda >= M); likewise B. */
+void nb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The portable blocked kernel, exported for tests that compare against BLAS. */
+void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc);
+
+#endif /* NB_INTERNAL_H */

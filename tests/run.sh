@@ -1,0 +1,36 @@
+#!/bin/sh
+# Runs every test program and adds up the results into one closing line,
+# "N passed, M failed". Called by `make test` with the build settings in the
+# environment. Exits non-zero if anything failed.
+set -u
+BUILD=${BUILD:-build}
+passed=0
+failed=0
+
+count() { # count NAME STATUS: adds one result
+    if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok   $1"
+    else failed=$((failed + 1)); echo "FAIL $1"; fi
+}
+
+# unit tests: they print their own "unit: N passed, M failed" line
+"$BUILD/test_nabla" > "$BUILD/unit.log" 2>&1
+unit_status=$?
+grep -v '^ok ' "$BUILD/unit.log"
+line=$(grep '^unit: ' "$BUILD/unit.log" | tail -n 1)
+up=$(echo "$line" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+uf=$(echo "$line" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+if [ -z "$up" ]; then
+    echo "FAIL unit tests did not finish (status $unit_status)"; failed=$((failed + 1))
+else
+    passed=$((passed + up)); failed=$((failed + uf))
+    [ "$unit_status" = 0 ] || [ "$uf" != 0 ] || { echo "FAIL unit tests exited $unit_status"; failed=$((failed + 1)); }
+fi
+
+"$BUILD/test_alloc"; count "a training step allocates nothing (test_alloc)" $?
+sh tests/readme_example.sh check; count "README example trains XOR (readme_example)" $?
+sh tests/test_cli.sh; count "nabla command line (test_cli)" $?
+sh tests/test_install.sh; count "make install and pkg-config (test_install)" $?
+sh tests/test_hygiene.sh; count "source hygiene (test_hygiene)" $?
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,61 @@
+/*
+ * test_gemm.c - the built-in matrix product (and whatever nb_sgemm uses)
+ * against a naive triple loop in double, for every transpose, odd sizes that
+ * straddle the blocking, and alpha/beta.
+ */
+#include "test.h"
+#include "../src/core/internal.h"
+
+#include <stdlib.h>
+
+static void naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+                     (double)(tb ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * ldc + j] = (float)(alpha * s + (beta == 0 ? 0 : beta * C[i * ldc + j]));
+        }
+}
+
+NB_TEST(test_gemm_against_naive)
+{
+    static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 16, 1}, {13, 300, 129},
+                                   {67, 33, 260}, {5, 257, 2}, {128, 64, 128}};
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = t >> 1;
+            int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+            float *A = malloc(sizeof(float) * (size_t)(ta ? K : M) * lda);
+            float *B = malloc(sizeof(float) * (size_t)(tb ? N : K) * ldb);
+            float *C1 = malloc(sizeof(float) * (size_t)M * ldc), *C2 = malloc(sizeof(float) * (size_t)M * ldc);
+            float *C3 = malloc(sizeof(float) * (size_t)M * ldc);
+            nb_fill_uniform(A, (size_t)(ta ? K : M) * lda, -1, 1, &r);
+            nb_fill_uniform(B, (size_t)(tb ? N : K) * ldb, -1, 1, &r);
+            nb_fill_uniform(C1, (size_t)M * ldc, -1, 1, &r);
+            for (size_t i = 0; i < (size_t)M * ldc; i++) C3[i] = C2[i] = C1[i];
+            float alpha = t == 3 ? -0.5f : 1.0f, beta = t == 0 ? 0.0f : t == 1 ? 1.0f : 0.25f;
+            naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+            nb_sgemm_builtin(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+            nb_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C3, ldc);
+            double worst = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double e2 = fabs(C1[i * ldc + j] - C2[i * ldc + j]);
+                    double e3 = fabs(C1[i * ldc + j] - C3[i * ldc + j]);
+                    worst = fmax(worst, fmax(e2, e3));
+                }
+            /* float32 sums of K products of magnitude <= 1 */
+            if (!(worst <= 1e-6 * (K + 4)))
+                nb_test_fail(__FILE__, __LINE__, "gemm %dx%dx%d ta=%d tb=%d: error %g", M, N, K, ta, tb, worst);
+            /* the padding columns beyond N are never touched */
+            for (int i = 0; i < M; i++)
+                for (int j = N; j < ldc; j++) CHECK(C2[i * ldc + j] == C3[i * ldc + j]);
+            free(A), free(B), free(C1), free(C2), free(C3);
+        }
+}
