@@ -196,9 +196,40 @@ nb_node *nb_max_pool2d(nb_graph *g, nb_node *x, int kh, int kw, int stride_h, in
                        int pad_h, int pad_w);
 nb_node *nb_avg_pool2d(nb_graph *g, nb_node *x, int kh, int kw, int stride_h, int stride_w,
                        int pad_h, int pad_w);   /* padding counted in the average, as PyTorch */
+/* layers' ops */
+/* y = x W^T + b: x [..., in], weight [out, in] (PyTorch's layout), bias [out] or NULL */
+nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *weight, nb_node *bias);
+/* Zeroes each element with probability p and scales the rest by 1/(1-p) in
+ * training mode (mask drawn from the plan's generator); identity in evaluation. */
+nb_node *nb_dropout(nb_graph *g, nb_node *x, float p);
+/* Batch normalisation over axis 1 of x [N, C] or [N, C, ...] (BatchNorm1d/2d):
+ * training mode normalises with the batch statistics (biased variance) and
+ * updates running_mean/running_var (constants [C], unbiased variance, as
+ * PyTorch) and the 0-d constant num_batches_tracked; evaluation mode uses the
+ * running statistics. gamma, beta: [C] parameters (may be NULL: no affine). */
+nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_node *gamma, nb_node *beta,
+                      nb_node *running_mean, nb_node *running_var,
+                      nb_node *num_batches_tracked, float momentum /* 0.1 */, float eps /* 1e-5 */);
+/* Layer normalisation over the last `naxes` axes; gamma, beta have the shape
+ * of those axes (may be NULL). */
+nb_node *nb_layernorm(nb_graph *g, nb_node *x, int naxes, nb_node *gamma, nb_node *beta,
+                      float eps /* 1e-5 */);
+/* Rows of weight [num, dim] picked by indices (class ids stored as floats, any
+ * shape S): output S + [dim]. An index outside [0, num) fails the forward pass. */
+nb_node *nb_embedding(nb_graph *g, nb_node *indices, nb_node *weight);
+
 /* losses: scalar (0-d) outputs, averaged over the batch */
 /* logits [N, C]; labels [N] hold class indices 0..C-1 stored as floats */
 nb_node *nb_softmax_cross_entropy(nb_graph *g, nb_node *logits, nb_node *labels);
+/* the same with label smoothing eps in [0, 1): the target puts 1 - eps on the
+ * label and eps spread over all C classes (as torch.nn.CrossEntropyLoss) */
+nb_node *nb_softmax_cross_entropy_smooth(nb_graph *g, nb_node *logits, nb_node *labels,
+                                         float smoothing);
+/* log_probs [N, C] (e.g. from nb_log_softmax), labels [N]: mean -log_probs[i, label_i] */
+nb_node *nb_nll(nb_graph *g, nb_node *log_probs, nb_node *labels);
+nb_node *nb_l1(nb_graph *g, nb_node *pred, nb_node *target);      /* mean |p - t| */
+/* mean of 0.5 d^2 where |d| < delta, else delta (|d| - delta/2) (torch.nn.HuberLoss) */
+nb_node *nb_huber(nb_graph *g, nb_node *pred, nb_node *target, float delta);
 nb_node *nb_mse(nb_graph *g, nb_node *pred, nb_node *target);
 nb_node *nb_bce_with_logits(nb_graph *g, nb_node *logits, nb_node *target);
 
@@ -226,6 +257,8 @@ void     nb_plan_free(nb_plan *p);
 void nb_plan_set_training(nb_plan *p, int training);
 /* Seeds the plan's own random generator (dropout masks). */
 void nb_plan_seed(nb_plan *p, uint64_t seed);
+/* The plan's generator itself, to save and restore its state (checkpoints). */
+nb_rng *nb_plan_rng(nb_plan *p);
 
 /* Runs every node forward, in order. */
 nb_status nb_plan_forward(nb_plan *p);
@@ -281,10 +314,26 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *out, const nb_gradcheck_opts *opts,
 
 /* ------------------------------------------------------------------ */
 /* Optimizers keep their state outside the graph and update every trainable
- * parameter in one pass over the contiguous parameter block.          */
+ * parameter in one pass over the contiguous parameter block.
+ *
+ * Each follows torch.optim 1.13's update rule exactly (the single-tensor
+ * path, maximize=False): its scalars are computed in double and its tensor
+ * arithmetic in float32, in torch's order (see src/nn/optim.c), so that a
+ * run agrees with torch.optim to float32 rounding (tests/torch checks it).
+ *
+ * Options: every field is taken literally - a zero field means zero, not
+ * "the default" (0 is a valid weight decay, beta1 or momentum) - so start
+ * from the NB_*_DEFAULTS initialisers (torch's defaults) and change what you
+ * need, or set every field. lr is always the caller's: >= 0. The create
+ * functions check every option and fail with NB_ERR_ARG and a message
+ * naming the optimizer, the option and its value, e.g.
+ * "adam: beta2 1 must be in [0, 1)". Non-finite values are refused.
+ * Every state buffer is allocated by create; nb_optim_step allocates nothing. */
 
 typedef struct nb_optim nb_optim;
 
+/* torch.optim.SGD: lr, momentum, weight_decay >= 0; dampening finite;
+ * nesterov needs momentum > 0 and dampening 0. */
 typedef struct nb_sgd_opts {
     float lr;
     float momentum;      /* 0: plain SGD */
@@ -293,12 +342,204 @@ typedef struct nb_sgd_opts {
     int nesterov;
 } nb_sgd_opts;
 
+/* torch.optim.Adam and AdamW: lr, eps, weight_decay >= 0; beta1, beta2 in [0, 1). */
+typedef struct nb_adam_opts {
+    float lr;            /* torch's default 1e-3 */
+    float beta1, beta2;  /* 0.9, 0.999 */
+    float eps;           /* 1e-8 */
+    float weight_decay;  /* Adam: L2 added to the gradient (default 0);
+                            AdamW: decoupled, p *= 1 - lr * weight_decay (default 1e-2) */
+    int amsgrad;         /* 0 */
+} nb_adam_opts;
+
+/* torch.optim.RMSprop: lr, eps, weight_decay, momentum >= 0; alpha in [0, 1]
+ * (torch also accepts alpha > 1, which is never useful). */
+typedef struct nb_rmsprop_opts {
+    float lr;            /* torch's default 1e-2 */
+    float alpha;         /* 0.99 */
+    float eps;           /* 1e-8 */
+    float weight_decay;  /* L2 added to the gradient (default 0) */
+    float momentum;      /* 0 */
+    int centered;        /* 0 */
+} nb_rmsprop_opts;
+
+/* torch's defaults, e.g.  nb_adam_opts o = NB_ADAM_DEFAULTS; o.lr = 3e-4f; */
+#define NB_ADAM_DEFAULTS    {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, \
+                             .weight_decay = 0.0f, .amsgrad = 0}
+#define NB_ADAMW_DEFAULTS   {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, \
+                             .weight_decay = 1e-2f, .amsgrad = 0}
+#define NB_RMSPROP_DEFAULTS {.lr = 1e-2f, .alpha = 0.99f, .eps = 1e-8f, .weight_decay = 0.0f, \
+                             .momentum = 0.0f, .centered = 0}
+
 nb_optim *nb_sgd_create(nb_graph *g, const nb_sgd_opts *opts);
+nb_optim *nb_adam_create(nb_graph *g, const nb_adam_opts *opts);
+nb_optim *nb_adamw_create(nb_graph *g, const nb_adam_opts *opts);
+nb_optim *nb_rmsprop_create(nb_graph *g, const nb_rmsprop_opts *opts);
 void      nb_optim_free(nb_optim *o);
-/* One update from the current gradients. Does not zero them. */
+/* One update from the current gradients. Does not zero them. Fails with
+ * NB_ERR_STATE if the graph gained parameters after the optimizer was made. */
 nb_status nb_optim_step(nb_optim *o);
+/* The learning rate of the next steps (e.g. from nb_schedule_lr); AdamW's
+ * decoupled decay uses it too, as torch does. */
 void      nb_optim_set_lr(nb_optim *o, float lr);
 float     nb_optim_lr(const nb_optim *o);
+const char *nb_optim_name(const nb_optim *o);   /* "sgd", "adam", "adamw", "rmsprop" */
+/* Updates done so far (torch's state "step"): Adam's bias corrections use
+ * steps + 1 in the next update, and SGD starts its momentum buffer as a copy
+ * of the first step's gradient only when steps is 0. Settable to resume a
+ * run (restore the state buffers too); a negative value is ignored. */
+long      nb_optim_steps(const nb_optim *o);
+void      nb_optim_set_steps(nb_optim *o, long steps);
+/* The optimizer's state buffers, each nb_graph_param_numel() floats laid out
+ * like the parameter block, for checkpoints: read them to save, write them
+ * to resume. Names and order, as torch's state dict:
+ *   sgd      "momentum_buffer" (only when momentum > 0)
+ *   adam(w)  "exp_avg", "exp_avg_sq", then "max_exp_avg_sq" when amsgrad
+ *   rmsprop  "square_avg", then "momentum_buffer" when momentum > 0, then
+ *            "grad_avg" when centered
+ * An index outside [0, count) gives NULL and a message. */
+int         nb_optim_state_count(const nb_optim *o);
+const char *nb_optim_state_name(const nb_optim *o, int i);
+float      *nb_optim_state(nb_optim *o, int i);
+
+/* Scales all parameter gradients so that their global L2 norm is at most
+ * max_norm, as torch.nn.utils.clip_grad_norm_: total = sqrt(sum of every
+ * gradient element squared) (in double); when
+ * max_norm / (total + 1e-6) < 1 every gradient is multiplied by it. Returns
+ * total, the norm before clipping; max_norm INFINITY only measures it. A
+ * non-finite total leaves the gradients alone (and is returned: check it).
+ * NULL g, or max_norm negative or NaN: returns -1 with a message, gradients
+ * untouched. */
+float nb_clip_grad_norm(nb_graph *g, float max_norm);
+
+/* Learning-rate schedules: the rate for step `step` (0-based, the number of
+ * updates done before it; negative counts as 0), computed in double:
+ *   constant       lr
+ *   step           lr * gamma^floor(step / step_size)         (step_size >= 1)
+ *   cosine         min_lr + (lr - min_lr) (1 + cos(pi step / total_steps)) / 2
+ *                  for step < total_steps, min_lr from then on  (total_steps >= 1)
+ *   warmup-cosine  with W = warmup_steps, T = total_steps (0 <= W <= T, T >= 1):
+ *                  step < W:  lr * (step + 1) / W   (lr/W, 2 lr/W, ..., lr)
+ *                  step >= W: min_lr + (lr - min_lr) (1 + cos(pi (step - W) / (T - W))) / 2,
+ *                             i.e. lr at step W down to min_lr at step T;
+ *                  min_lr for every step >= T (and W = 0 is plain cosine)
+ * Fields a kind does not use are ignored. A schedule that breaks its kind's
+ * rule, or an unknown kind, gives NaN and a message. */
+typedef enum { NB_SCHED_CONSTANT, NB_SCHED_STEP, NB_SCHED_COSINE, NB_SCHED_WARMUP_COSINE } nb_sched_kind;
+typedef struct nb_schedule {
+    nb_sched_kind kind;
+    float lr, min_lr, gamma;
+    long step_size, warmup_steps, total_steps;
+} nb_schedule;
+float nb_schedule_lr(const nb_schedule *s, long step);
+/* "constant", "step", "cosine", "warmup-cosine" -> kind; -1 if unknown or NULL */
+int   nb_schedule_kind(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Initialisers. fan_in/fan_out as PyTorch computes them (Linear: in, out;
+ * Conv2d: in/groups*kh*kw, out/groups*kh*kw).                          */
+
+typedef enum {
+    NB_INIT_UNIFORM_FANIN,   /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's Linear/Conv default */
+    NB_INIT_XAVIER_UNIFORM,  /* U(-a, a), a = gain sqrt(6 / (fan_in + fan_out)) */
+    NB_INIT_XAVIER_NORMAL,   /* N(0, gain^2 2 / (fan_in + fan_out)) */
+    NB_INIT_HE_UNIFORM,      /* U(-a, a), a = sqrt(6 / fan_in)   (kaiming_uniform_, relu) */
+    NB_INIT_HE_NORMAL,       /* N(0, 2 / fan_in)                 (kaiming_normal_, relu) */
+    NB_INIT_NORMAL,          /* N(0, value^2) (value 0: 1)       (Embedding's default) */
+    NB_INIT_ZEROS,
+    NB_INIT_CONSTANT         /* every element = value */
+} nb_init_kind;
+/* Fills n floats. gain/value as noted above. */
+void nb_init_fill(float *x, size_t n, nb_init_kind kind, double fan_in, double fan_out,
+                  double value, nb_rng *r);
+/* "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "normal",
+ * "zeros", "constant", "default" (NB_INIT_UNIFORM_FANIN) -> kind; -1 if unknown. */
+int nb_init_kind_from_name(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Models described by a spec (.nn text, see docs/model-spec.md): one layer
+ * per line. Reading a spec builds the graph, so every shape is checked
+ * then; errors quote the file, the line number and the line.           */
+
+typedef struct nb_model nb_model;
+
+/* source names the text in messages (a file name). Parameters are
+ * initialised from seed as PyTorch's layers would be (or as init= says). */
+nb_model *nb_model_from_text(const char *text, const char *source, uint64_t seed);
+nb_model *nb_model_from_file(const char *path, uint64_t seed);
+void      nb_model_free(nb_model *m);
+/* Re-initialises every parameter and buffer from seed. */
+void      nb_model_init(nb_model *m, uint64_t seed);
+
+const char *nb_model_spec(const nb_model *m);      /* the text it was read from */
+nb_graph   *nb_model_graph(nb_model *m);
+nb_node    *nb_model_input(const nb_model *m);     /* [B, input shape...] */
+nb_node    *nb_model_target(const nb_model *m);    /* labels [B] or targets [B, ...] */
+nb_node    *nb_model_output(const nb_model *m);    /* the last layer's output (logits) */
+nb_node    *nb_model_loss(const nb_model *m);      /* 0-d */
+/* 1 when the loss takes class labels (softmax_cross_entropy, nll), 0 for
+ * regression targets of the output's shape. */
+int         nb_model_is_classifier(const nb_model *m);
+
+/* Layers (every line but input and loss), with PyTorch nn.Sequential indices. */
+typedef struct nb_layer_info {
+    const char *kind;        /* "linear", "conv2d", ... */
+    int index;               /* nn.Sequential index: parameters are "<index>.weight" */
+    int line;                /* in the spec */
+    int ndim;                /* output shape per sample (without the batch axis) */
+    int64_t shape[NB_MAX_DIMS];
+    size_t params;           /* trainable parameters */
+} nb_layer_info;
+int       nb_model_layer_count(const nb_model *m);
+nb_status nb_model_layer(const nb_model *m, int i, nb_layer_info *info);
+/* Input shape per sample; returns ndim. */
+int       nb_model_input_shape(const nb_model *m, int64_t shape[NB_MAX_DIMS]);
+
+/* ------------------------------------------------------------------ */
+/* safetensors files: an 8-byte little-endian header size, a JSON header
+ * {"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {...}}, then
+ * the tensors' bytes. Readers check every size and offset against the file
+ * before trusting it.
+ * Files written here list "__metadata__" first (keys sorted by byte value),
+ * then the tensors in the order they were added, their bytes contiguous in
+ * that order, little-endian on any host; the header is padded with spaces
+ * to a multiple of 8 bytes, as the reference implementation does.        */
+
+typedef enum { NB_DTYPE_F32 = 0, NB_DTYPE_I64 = 1 } nb_dtype;
+
+typedef struct nb_st_writer nb_st_writer;
+nb_st_writer *nb_st_writer_create(void);
+void          nb_st_writer_free(nb_st_writer *w);
+/* Adds a tensor. The data is copied. Names must be unique. */
+nb_status nb_st_add(nb_st_writer *w, const char *name, nb_dtype dtype, int ndim,
+                    const int64_t *shape, const void *data);
+/* Sets a metadata string (key unique; later values replace earlier ones). */
+nb_status nb_st_set_meta(nb_st_writer *w, const char *key, const char *value);
+/* Writes the file atomically: to "path.tmp", fsync, rename over path, fsync
+ * the directory. On any failure path is untouched and the temporary removed
+ * (NB_ERR_IO naming the path and the system's reason), except when only the
+ * final directory sync fails: path is then already replaced. */
+nb_status nb_st_write(const nb_st_writer *w, const char *path);
+
+typedef struct nb_st_file nb_st_file;
+/* Reads and validates a whole file: NULL with NB_ERR_IO (missing, a
+ * directory, unreadable) or NB_ERR_FORMAT naming the file and the tensor or
+ * byte offset. Checked: header size (at most 100 MiB), strict JSON, known
+ * dtypes, at most NB_MAX_DIMS non-negative dims, offsets that match the
+ * shapes and, as in the reference, tile the data exactly (no overlap, no
+ * hole), unique non-empty names, string metadata. */
+nb_st_file *nb_st_read(const char *path);
+void        nb_st_free(nb_st_file *f);
+int         nb_st_count(const nb_st_file *f);
+const char *nb_st_name(const nb_st_file *f, int i);     /* in file order; NULL if out of range */
+/* Finds a tensor; NULL data if absent (no error message). dtype, ndim and
+ * shape may be NULL. The data stays valid until nb_st_free, is in host byte
+ * order and is aligned for reading float / int64_t directly on any host
+ * (non-NULL even for a tensor of 0 elements). */
+const void *nb_st_find(const nb_st_file *f, const char *name, nb_dtype *dtype, int *ndim,
+                       int64_t shape[NB_MAX_DIMS]);
+/* A metadata value, or NULL. */
+const char *nb_st_meta(const nb_st_file *f, const char *key);
 
 /* ------------------------------------------------------------------ */
 /* Data sets: samples (features as float32, any shape) with one target
@@ -307,23 +548,32 @@ float     nb_optim_lr(const nb_optim *o);
 
 typedef struct nb_dataset nb_dataset;
 
-/* IDX files (MNIST, Fashion-MNIST), raw or gzip-compressed (needs zlib):
- * images idx3 (unsigned bytes, scaled to [0, 1]) and labels idx1. Features
- * have shape [1, rows, cols] (NCHW without N). */
+/* IDX files (MNIST, Fashion-MNIST), raw or gzip-compressed (a name ending
+ * in .gz; needs zlib): images idx3 (unsigned bytes, scaled to [0, 1]) and
+ * labels idx1. Features have shape [1, rows, cols] (NCHW without N). Classes
+ * are 10 when every label is within 0..9, max label + 1 otherwise. */
 nb_dataset *nb_dataset_load_idx(const char *images_path, const char *labels_path);
 /* A directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]
- * (split "train") or t10k-* (split "test"). */
+ * (split "train") or t10k-* (split "test"); the uncompressed file is preferred
+ * when both exist. */
 nb_dataset *nb_dataset_load_idx_dir(const char *dir, const char *split);
 
 typedef struct nb_csv_opts {
-    int header;           /* 1: the first row names the columns (-1: detect) */
-    int label_column;     /* index of the target column; -1: the last one */
+    int header;           /* 1: the first row names the columns, 0: it is data,
+                             -1: detect (a header has a cell that is not a number) */
+    int label_column;     /* 0-based index of the target column; -1: the last one
+                             (NB: a zeroed struct means column 0) */
     int regression;       /* 0: the label is a class index 0..C-1; 1: a real value */
     char delimiter;       /* 0: ',' */
 } nb_csv_opts;
-/* A numeric CSV file: one sample per row; a bad cell is reported with its
- * row and column. */
-nb_dataset *nb_dataset_load_csv(const char *path, const nb_csv_opts *opts /* NULL: defaults */);
+/* A numeric CSV file: one sample per row, features of shape [columns - 1].
+ * Classification labels are non-negative integers (classes = max + 1);
+ * regression targets are any finite numbers. Blank lines, \r\n and spaces
+ * around cells are accepted; empty cells, NaN and infinities are not. A bad
+ * cell is reported as "file:line: column c: ..." (both 1-based). Files
+ * ending in .gz are decompressed (needs zlib). */
+nb_dataset *nb_dataset_load_csv(const char *path,
+                                const nb_csv_opts *opts /* NULL: detect header, last column, classes, ',' */);
 
 /* Built-in synthetic sets, reproducible from the seed:
  *   "xor"     2-D points in 4 clusters, 2 classes
@@ -346,24 +596,103 @@ const float *nb_dataset_targets(const nb_dataset *d);  /* count x target_size */
 void nb_dataset_stats(const nb_dataset *d, double *mean, double *std);
 /* x = (x - mean) / std for every feature value (std <= 0: error). */
 nb_status nb_dataset_normalize(nb_dataset *d, float mean, float std);
-/* Splits off the last `fraction` of a seeded permutation as a validation
- * set. Both results are new data sets; d is unchanged. */
+/* Splits off the last round(fraction * count) samples of a seeded
+ * permutation as a validation set (fraction in [0, 1); 0 gives an empty
+ * validation set, and at least one training sample must remain). Both
+ * results are new data sets; d is unchanged. */
 nb_status nb_dataset_split(const nb_dataset *d, double fraction, uint64_t seed,
                            nb_dataset **train, nb_dataset **val);
 
 /* Mini-batches over a data set: a seeded permutation per epoch (the same
- * seed and epoch give the same order), or the stored order. */
+ * seed and epoch give the same order), or the stored order. The loader
+ * borrows d, which must outlive it. batch >= 1. Epoch 0 is started by
+ * create. */
 typedef struct nb_loader nb_loader;
 nb_loader *nb_loader_create(const nb_dataset *d, int batch, int shuffle, uint64_t seed);
 void       nb_loader_free(nb_loader *l);
 /* Starts epoch `epoch` (0-based): reshuffles with (seed, epoch). */
 void       nb_loader_start(nb_loader *l, int epoch);
 /* Copies the next batch into x (batch x sample_size floats) and y (batch x
- * target_size); returns how many samples it copied (< batch only for the
- * last batch of an epoch, 0 when the epoch is over). Allocates nothing. */
+ * target_size; either may be NULL to skip it); returns how many samples it
+ * copied (< batch only for the last batch of an epoch, 0 when the epoch is
+ * over). Allocates nothing. */
 size_t     nb_loader_next(nb_loader *l, float *x, float *y);
 size_t     nb_loader_batches(const nb_loader *l);   /* per epoch, the last may be short */
 
+/* ------------------------------------------------------------------ */
+/* Training and evaluation of a model on a data set: the loop every
+ * program would write, with deterministic shuffling, the optimizer and
+ * schedule of its configuration, and checkpoints that resume exactly.  */
+
+typedef struct nb_train_config {
+    int batch;               /* mini-batch size (default 64) */
+    const char *optimizer;   /* "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"
+                                (default "adam") */
+    float lr;                /* <= 0: the optimizer's default (sgd 0.1, momentum/nesterov 0.05,
+                                adam/adamw 1e-3, rmsprop 1e-3) */
+    float momentum;          /* <= 0: 0.9 for momentum/nesterov, 0 for rmsprop */
+    float weight_decay;      /* default 0 (adamw: 0.01 when < 0) */
+    const char *schedule;    /* "constant", "step", "cosine", "warmup-cosine" (default constant) */
+    float clip_norm;         /* > 0: clip the global gradient norm to this */
+    int epochs;              /* the run's total epochs, for schedules (default 10) */
+    uint64_t seed;           /* shuffling and dropout */
+} nb_train_config;
+
+typedef struct nb_trainer nb_trainer;
+
+/* Statistics of one step or epoch: mean loss over samples, accuracy (-1 for
+ * regression), samples seen. */
+typedef struct nb_train_stats {
+    int epoch;               /* 0-based */
+    long step;               /* optimizer steps so far */
+    size_t samples;
+    double loss, accuracy;
+    float lr;
+    double grad_norm;        /* global gradient norm of the last step (before clipping) */
+} nb_train_stats;
+
+/* The trainer keeps a reference to m and train (both must outlive it). */
+nb_trainer *nb_trainer_create(nb_model *m, const nb_dataset *train, const nb_train_config *cfg);
+void        nb_trainer_free(nb_trainer *t);
+/* Runs the next epoch. on_step (may be NULL) is called after every step with
+ * the running statistics of the epoch; returning non-zero stops the epoch
+ * early (NB_ERR_STATE "stopped"). */
+nb_status   nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,
+                             int (*on_step)(void *user, const nb_train_stats *running), void *user);
+int         nb_trainer_epochs_done(const nb_trainer *t);
+const nb_train_config *nb_trainer_config(const nb_trainer *t);
+nb_optim   *nb_trainer_optim(nb_trainer *t);
+
+typedef struct nb_eval_result {
+    size_t samples;
+    double loss, accuracy;   /* accuracy -1 for regression */
+    int classes;
+    size_t *confusion;       /* classes x classes counts [true][predicted], owned by the result */
+} nb_eval_result;
+/* Evaluates m on every sample of d (evaluation mode). */
+nb_status nb_evaluate(nb_model *m, const nb_dataset *d, int batch, nb_eval_result *r);
+void      nb_eval_result_free(nb_eval_result *r);
+/* Outputs of the last layer for n samples (x: n x input size floats) into
+ * out (n x output size floats); softmax is NOT applied. */
+nb_status nb_model_predict(nb_model *m, const float *x, size_t n, float *out);
+size_t    nb_model_output_size(const nb_model *m);   /* floats per sample */
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints: one safetensors file with the model's state dict (PyTorch
+ * nn.Sequential names and layouts), the optimizer's state as
+ * "optimizer.<buffer>.<parameter>" tensors, and metadata: the spec text,
+ * epoch, step, optimizer and its settings, random states, normalisation.
+ * Written atomically (nb_st_write).                                     */
+
+/* Saves m, and t's training state when t is not NULL. extra: metadata
+ * key/value pairs (NULL-terminated array of 2*k strings, may be NULL). */
+nb_status nb_checkpoint_save(const char *path, nb_model *m, nb_trainer *t, const char *const *extra);
+/* Rebuilds the model from the spec stored in the checkpoint and loads its
+ * weights and buffers. */
+nb_model *nb_checkpoint_load(const char *path);
+/* Restores t's training state (optimizer, step, epoch, random states) and
+ * m's weights from a checkpoint written for the same spec. */
+nb_status nb_trainer_resume(nb_trainer *t, const char *path);
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,9 @@
 /*
- * test_loss.c - softmax_cross_entropy, mse, bce_with_logits: gradient checks,
- * forward values against double references and hand-computed numbers,
- * logits far outside exp's range, batch-sized inputs, bad labels found by
- * forward, and shape and argument errors found at build time.
+ * test_loss.c - softmax_cross_entropy (with and without label smoothing),
+ * nll, mse, bce_with_logits, l1, huber: gradient checks, forward values
+ * against double references and hand-computed numbers, logits far outside
+ * exp's range, batch-sized inputs, bad labels found by forward, and shape
+ * and argument errors found at build time.
  */
 #include "test.h"
 
@@ -416,5 +417,407 @@ NB_TEST(test_loss_shape_errors)
     b = nb_scalar(g, 1.0f);
     CHECK(nb_mse(g, a, b) == NULL);
     CHECK(strstr(nb_last_error(), "mse") && strstr(nb_last_error(), "[]"));
+    nb_graph_free(g);
+}
+
+/* ---- label smoothing ---- */
+
+/* mean_i (1 - eps) (lse_i - z_i[y_i]) + eps mean_c (lse_i - z_ic), in double */
+static double ce_smooth_ref(const float *z, const float *y, int N, int C, double eps)
+{
+    double total = 0;
+    for (int i = 0; i < N; i++) {
+        double m = -INFINITY, s = 0, mean = 0;
+        for (int c = 0; c < C; c++) m = fmax(m, z[i * C + c]);
+        for (int c = 0; c < C; c++) s += exp(z[i * C + c] - m);
+        double lse = m + log(s);
+        for (int c = 0; c < C; c++) mean += (lse - z[i * C + c]) / C;
+        total += (1 - eps) * (lse - z[i * C + (int)y[i]]) + eps * mean;
+    }
+    return total / N;
+}
+
+NB_TEST(test_loss_smoothing_gradcheck)
+{
+    const float eps[] = {0.1f, 0.3f, 0.9f};
+    for (size_t s = 0; s < sizeof ce_shapes / sizeof ce_shapes[0]; s++)
+        for (size_t k = 0; k < 3; k++) {
+            int N = ce_shapes[s].N, C = ce_shapes[s].C;
+            float y[16];
+            random_labels(y, N, C, 21 + s);
+            nb_graph *g = nb_graph_create();
+            nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){N, C}, -3, 3);
+            nb_node *lab = nb_const(g, "y", 1, (int64_t[]){N}, y);
+            CHECK_GRAD(g, nb_softmax_cross_entropy_smooth(g, z, lab, eps[k]));
+            nb_graph_free(g);
+        }
+}
+
+NB_TEST(test_loss_smoothing_forward)
+{
+    const float eps[] = {0.0f, 0.1f, 0.5f};
+    for (size_t s = 0; s < sizeof ce_shapes / sizeof ce_shapes[0]; s++)
+        for (size_t k = 0; k < 3; k++) {
+            int N = ce_shapes[s].N, C = ce_shapes[s].C;
+            float y[16];
+            random_labels(y, N, C, 31 + s);
+            nb_graph *g = nb_graph_create();
+            nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){N, C}, -5, 5);
+            nb_node *lab = nb_const(g, "y", 1, (int64_t[]){N}, y);
+            nb_node *loss = nb_softmax_cross_entropy_smooth(g, z, lab, eps[k]);
+            CHECK_PTR(loss);
+            CHECK(strcmp(nb_node_op(loss), "softmax_cross_entropy") == 0);
+            CHECK_REL(forward_value(g, loss), ce_smooth_ref(nb_node_data(z), y, N, C, eps[k]));
+            nb_graph_free(g);
+        }
+    /* smoothing 0 is plain cross-entropy, bit for bit */
+    nb_graph *g = nb_graph_create();
+    nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){4, 5}, -5, 5);
+    nb_node *lab = nb_const(g, "y", 1, (int64_t[]){4}, (float[]){0, 4, 2, 2});
+    nb_node *a = nb_softmax_cross_entropy(g, z, lab);
+    nb_node *b = nb_softmax_cross_entropy_smooth(g, z, lab, 0.0f);
+    CHECK(forward_value(g, a) == forward_value(g, b));
+    nb_graph_free(g);
+}
+
+NB_TEST(test_loss_smoothing_by_hand)
+{
+    /* z = [[1, 2, 3], [1, 1, 1]], y = [2, 0], eps = 0.1, C = 3.
+     * row 0: -log p = [2, 1, 0] + 0.40760596444438; loss = 0.9 * 0.40760596
+     *   + 0.1 * 1.40760596 = 0.50760596444438
+     * row 1: -log p = log 3 everywhere; loss = log 3
+     * mean = (0.50760596444438 + 1.09861228866811) / 2 = 0.80310912655624
+     * dz = (p - q) / 2, q = [1/30, 1/30, 0.9 + 1/30] and [0.9 + 1/30, 1/30, 1/30] */
+    nb_graph *g = nb_graph_create();
+    nb_node *z = nb_param(g, "z", 2, (int64_t[]){2, 3});
+    memcpy(nb_node_data(z), (float[]){1, 2, 3, 1, 1, 1}, 6 * sizeof(float));
+    nb_node *lab = nb_const(g, "y", 1, (int64_t[]){2}, (float[]){2, 0});
+    nb_node *loss = nb_softmax_cross_entropy_smooth(g, z, lab, 0.1f);
+    nb_plan *p = nb_plan_create(g, loss, 1, NB_PLAN_TRAIN);
+    CHECK_PTR(p);
+    nb_graph_zero_grad(g);
+    CHECK_OK(nb_plan_forward(p));
+    CHECK_REL(nb_plan_data(p, loss, NULL)[0], 0.80310912655624);
+    CHECK_OK(nb_plan_backward(p, NULL));
+    const double p0[3] = {0.09003057317038046, 0.24472847105479767, 0.6652409557748219};
+    const double q[6] = {1.0 / 30, 1.0 / 30, 0.9 + 1.0 / 30, 0.9 + 1.0 / 30, 1.0 / 30, 1.0 / 30};
+    const float *dz = nb_node_grad(z);
+    for (int i = 0; i < 6; i++)
+        CHECK_NEAR(dz[i], ((i < 3 ? p0[i] : 1.0 / 3) - q[i]) / 2, 1e-6);
+    nb_plan_free(p);
+    nb_graph_free(g);
+}
+
+NB_TEST(test_loss_smoothing_errors)
+{
+    const float bad[] = {1.0f, -0.1f, 2.0f, NAN};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        nb_graph *g = nb_graph_create();
+        nb_node *z = nb_param(g, "z", 2, (int64_t[]){2, 3});
+        nb_node *y = nb_const(g, "y", 1, (int64_t[]){2}, NULL);
+        CHECK(nb_softmax_cross_entropy_smooth(g, z, y, bad[k]) == NULL);
+        CHECK(strstr(nb_last_error(), "softmax_cross_entropy") &&
+              strstr(nb_last_error(), "smoothing"));
+        CHECK(nb_graph_status(g) == NB_ERR_ARG);
+        nb_graph_free(g);
+    }
+    /* labels that would need a gradient */
+    nb_graph *g = nb_graph_create();
+    nb_node *z = nb_param(g, "z", 2, (int64_t[]){2, 3});
+    nb_node *y = nb_param(g, "y", 1, (int64_t[]){2});
+    CHECK(nb_softmax_cross_entropy_smooth(g, z, y, 0.1f) == NULL);
+    CHECK(strstr(nb_last_error(), "labels") != NULL);
+    CHECK(nb_graph_status(g) == NB_ERR_ARG);
+    nb_graph_free(g);
+}
+
+/* ---- nll ---- */
+
+NB_TEST(test_loss_nll_gradcheck)
+{
+    for (size_t s = 0; s < sizeof ce_shapes / sizeof ce_shapes[0]; s++) {
+        int N = ce_shapes[s].N, C = ce_shapes[s].C;
+        float y[16];
+        random_labels(y, N, C, 41 + s);
+        nb_graph *g = nb_graph_create();
+        nb_node *l = nb_test_param(g, "l", 2, (int64_t[]){N, C}, -3, 0);
+        nb_node *lab = nb_const(g, "y", 1, (int64_t[]){N}, y);
+        CHECK_GRAD(g, nb_nll(g, l, lab));
+        nb_graph_free(g);
+        /* after log_softmax */
+        g = nb_graph_create();
+        nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){N, C}, -3, 3);
+        lab = nb_const(g, "y", 1, (int64_t[]){N}, y);
+        CHECK_GRAD(g, nb_nll(g, nb_log_softmax(g, z, 1), lab));
+        nb_graph_free(g);
+    }
+}
+
+NB_TEST(test_loss_nll_forward)
+{
+    for (size_t s = 0; s < sizeof ce_shapes / sizeof ce_shapes[0]; s++) {
+        int N = ce_shapes[s].N, C = ce_shapes[s].C;
+        float y[16];
+        random_labels(y, N, C, 51 + s);
+        nb_graph *g = nb_graph_create();
+        nb_node *l = nb_test_param(g, "l", 2, (int64_t[]){N, C}, -5, 1);
+        nb_node *lab = nb_const(g, "y", 1, (int64_t[]){N}, y);
+        nb_node *loss = nb_nll(g, l, lab);
+        CHECK_PTR(loss);
+        CHECK(strcmp(nb_node_op(loss), "nll") == 0);
+        const float *lv = nb_node_data(l);
+        double ref = 0;
+        for (int i = 0; i < N; i++) ref -= lv[i * C + (int)y[i]];
+        CHECK_REL(forward_value(g, loss), ref / N);
+        nb_graph_free(g);
+        /* nll(log_softmax(z)) is cross-entropy */
+        g = nb_graph_create();
+        nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){N, C}, -5, 5);
+        lab = nb_const(g, "y", 1, (int64_t[]){N}, y);
+        loss = nb_nll(g, nb_log_softmax(g, z, 1), lab);
+        CHECK_NEAR(forward_value(g, loss), ce_ref(nb_node_data(z), y, N, C), 1e-5);
+        nb_graph_free(g);
+    }
+    /* by hand: -(-1 + -3) / 2 = 2; dl = -1/2 at the labels */
+    nb_graph *g = nb_graph_create();
+    nb_node *l = nb_param(g, "l", 2, (int64_t[]){2, 2});
+    memcpy(nb_node_data(l), (float[]){-1, -2, -3, -4}, 4 * sizeof(float));
+    nb_node *loss = nb_nll(g, l, nb_const(g, "y", 1, (int64_t[]){2}, (float[]){0, 0}));
+    nb_plan *p = nb_plan_create(g, loss, 1, NB_PLAN_TRAIN);
+    CHECK_PTR(p);
+    nb_graph_zero_grad(g);
+    CHECK_OK(nb_plan_forward(p));
+    CHECK(nb_plan_data(p, loss, NULL)[0] == 2.0f);
+    CHECK_OK(nb_plan_backward(p, NULL));
+    const float *dl = nb_node_grad(l);
+    CHECK(dl[0] == -0.5f && dl[1] == 0 && dl[2] == -0.5f && dl[3] == 0);
+    nb_plan_free(p);
+    nb_graph_free(g);
+}
+
+static void check_bad_nll(const char *file, int line, const float *y, const char *want1,
+                          const char *want2)
+{
+    nb_graph *g = nb_graph_create();
+    nb_node *l = nb_test_param(g, "l", 2, (int64_t[]){5, 10}, -3, 0);
+    nb_node *loss = nb_nll(g, l, nb_const(g, "y", 1, (int64_t[]){5}, y));
+    nb_plan *p = loss ? nb_plan_create(g, NULL, 1, 0) : NULL;
+    if (!p) {
+        nb_test_fail(file, line, "build failed: %s", nb_last_error());
+    } else {
+        nb_status st = nb_plan_forward(p);
+        const char *msg = nb_last_error();
+        if (st != NB_ERR_VALUE || !strstr(msg, "nll: ") || !strstr(msg, want1) ||
+            !strstr(msg, want2))
+            nb_test_fail(file, line, "forward -> %s: '%s'; expected bad value naming '%s', '%s'",
+                         nb_status_str(st), msg, want1, want2);
+    }
+    nb_plan_free(p);
+    nb_graph_free(g);
+}
+
+NB_TEST(test_loss_nll_bad_labels)
+{
+    check_bad_nll(__FILE__, __LINE__, (float[]){0, 1, 9, 11, 2}, "label 11 at row 3",
+                  "outside [0, 10)");
+    check_bad_nll(__FILE__, __LINE__, (float[]){-1, 0, 0, 0, 0}, "label -1 at row 0", "[0, 10)");
+    check_bad_nll(__FILE__, __LINE__, (float[]){0, 1, 2, NAN, 4}, "row 3", "nan");
+    check_bad_nll(__FILE__, __LINE__, (float[]){0, 1, 2, 3, 2.5f}, "label 2.5 at row 4",
+                  "integer");
+    check_bad_nll(__FILE__, __LINE__, (float[]){INFINITY, 1, 2, 3, 4}, "row 0", "outside");
+}
+
+NB_TEST(test_loss_nll_errors)
+{
+    nb_graph *g = nb_graph_create();
+    nb_node *l = nb_param(g, "l", 3, (int64_t[]){2, 3, 4});
+    nb_node *y = nb_const(g, "y", 1, (int64_t[]){2}, NULL);
+    CHECK(nb_nll(g, l, y) == NULL);
+    CHECK(strstr(nb_last_error(), "nll") && strstr(nb_last_error(), "log_probs") &&
+          strstr(nb_last_error(), "[2,3,4]"));
+    CHECK(nb_graph_status(g) == NB_ERR_SHAPE);
+    nb_graph_free(g);
+
+    g = nb_graph_create();
+    l = nb_param(g, "l", 2, (int64_t[]){4, 3});
+    y = nb_const(g, "y", 1, (int64_t[]){5}, NULL);
+    CHECK(nb_nll(g, l, y) == NULL);
+    CHECK(strstr(nb_last_error(), "nll") && strstr(nb_last_error(), "[4,3]") &&
+          strstr(nb_last_error(), "[5]"));
+    nb_graph_free(g);
+
+    g = nb_graph_create();
+    l = nb_param(g, "l", 2, (int64_t[]){2, 3});
+    y = nb_param(g, "y", 1, (int64_t[]){2});
+    CHECK(nb_nll(g, l, y) == NULL);
+    CHECK(strstr(nb_last_error(), "nll") && strstr(nb_last_error(), "labels"));
+    CHECK(nb_graph_status(g) == NB_ERR_ARG);
+    nb_graph_free(g);
+}
+
+/* ---- l1 and huber ---- */
+
+/* pred and target as parameters with every |pred - target| in [0.1, 1.5]
+ * and at least 0.05 away from `avoid` (huber's delta; 0 for none), so a
+ * finite-difference step of 0.01 never crosses a kink */
+static void far_apart(nb_node *pred, nb_node *target, float avoid)
+{
+    float *p = nb_node_data(pred), *t = nb_node_data(target);
+    nb_rng r;
+    nb_rng_seed(&r, 17);
+    for (size_t i = 0; i < nb_node_numel(pred); i++) {
+        float d;
+        do d = (float)(0.1 + 1.4 * nb_rng_uniform(&r));
+        while (avoid > 0 && fabsf(d - avoid) < 0.05f);
+        t[i] = p[i] + (nb_rng_uniform(&r) < 0.5 ? d : -d);
+    }
+}
+
+NB_TEST(test_loss_l1_gradcheck)
+{
+    for (size_t s = 0; s < N_PW; s++) {
+        nb_graph *g = nb_graph_create();
+        nb_node *a = nb_test_param(g, "pred", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+        nb_node *b = nb_test_param(g, "target", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+        far_apart(a, b, 0);
+        CHECK_GRAD(g, nb_l1(g, a, b));
+        nb_graph_free(g);
+    }
+}
+
+NB_TEST(test_loss_l1_forward)
+{
+    for (size_t s = 0; s < N_PW; s++) {
+        nb_graph *g = nb_graph_create();
+        nb_node *a = nb_test_param(g, "pred", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+        nb_node *b = nb_test_param(g, "target", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+        nb_node *loss = nb_l1(g, a, b);
+        CHECK_PTR(loss);
+        CHECK(strcmp(nb_node_op(loss), "l1") == 0);
+        const float *pa = nb_node_data(a), *pb = nb_node_data(b);
+        size_t n = nb_node_numel(a);
+        double ref = 0;
+        for (size_t i = 0; i < n; i++) ref += fabs((double)pa[i] - pb[i]);
+        CHECK_REL(forward_value(g, loss), ref / (double)n);
+        nb_graph_free(g);
+    }
+    /* by hand: (|1-0| + |2-4| + |3-3| + |4-1|) / 4 = 1.5; the gradient is
+     * sign(p - t) / 4 with sign(0) = 0, and its negative for t */
+    nb_graph *g = nb_graph_create();
+    nb_node *p = nb_param(g, "p", 2, (int64_t[]){2, 2});
+    nb_node *t = nb_param(g, "t", 2, (int64_t[]){2, 2});
+    memcpy(nb_node_data(p), (float[]){1, 2, 3, 4}, 4 * sizeof(float));
+    memcpy(nb_node_data(t), (float[]){0, 4, 3, 1}, 4 * sizeof(float));
+    nb_node *loss = nb_l1(g, p, t);
+    nb_plan *pl = nb_plan_create(g, loss, 1, NB_PLAN_TRAIN);
+    CHECK_PTR(pl);
+    nb_graph_zero_grad(g);
+    CHECK_OK(nb_plan_forward(pl));
+    CHECK(nb_plan_data(pl, loss, NULL)[0] == 1.5f);
+    CHECK_OK(nb_plan_backward(pl, NULL));
+    const float *dp = nb_node_grad(p), *dt = nb_node_grad(t);
+    CHECK(dp[0] == 0.25f && dp[1] == -0.25f && dp[2] == 0.0f && dp[3] == 0.25f);
+    CHECK(dt[0] == -0.25f && dt[1] == 0.25f && dt[2] == 0.0f && dt[3] == -0.25f);
+    nb_plan_free(pl);
+    nb_graph_free(g);
+}
+
+static double huber_ref(const float *p, const float *t, size_t n, double delta)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)p[i] - t[i], a = fabs(d);
+        total += a < delta ? 0.5 * d * d : delta * (a - 0.5 * delta);
+    }
+    return total / (double)n;
+}
+
+NB_TEST(test_loss_huber_gradcheck)
+{
+    const float deltas[] = {1.0f, 0.5f, 0.3f};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t s = 0; s < N_PW; s++) {
+            nb_graph *g = nb_graph_create();
+            nb_node *a = nb_test_param(g, "pred", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+            nb_node *b = nb_test_param(g, "target", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+            far_apart(a, b, deltas[k]);
+            CHECK_GRAD(g, nb_huber(g, a, b, deltas[k]));
+            nb_graph_free(g);
+        }
+    /* small differences too (0 is no kink for huber) */
+    nb_graph *g = nb_graph_create();
+    nb_node *a = nb_test_param(g, "pred", 2, (int64_t[]){3, 4}, -0.2f, 0.2f);
+    nb_node *b = nb_test_param(g, "target", 2, (int64_t[]){3, 4}, -0.2f, 0.2f);
+    CHECK_GRAD(g, nb_huber(g, a, b, 1.0f));
+    nb_graph_free(g);
+}
+
+NB_TEST(test_loss_huber_forward)
+{
+    const float deltas[] = {1.0f, 0.5f, 2.0f};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t s = 0; s < N_PW; s++) {
+            nb_graph *g = nb_graph_create();
+            nb_node *a = nb_test_param(g, "pred", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+            nb_node *b = nb_test_param(g, "target", pw_shapes[s].ndim, pw_shapes[s].shape, -2, 2);
+            nb_node *loss = nb_huber(g, a, b, deltas[k]);
+            CHECK_PTR(loss);
+            CHECK(strcmp(nb_node_op(loss), "huber") == 0);
+            CHECK_REL(forward_value(g, loss),
+                      huber_ref(nb_node_data(a), nb_node_data(b), nb_node_numel(a), deltas[k]));
+            nb_graph_free(g);
+        }
+    /* by hand, delta 1: d = [0.5, -2, 3] -> [0.125, 1.5, 2.5], mean 1.375;
+     * dp = clamp(d, -1, 1) / 3 = [0.5, -1, 1] / 3, dt = -dp */
+    nb_graph *g = nb_graph_create();
+    nb_node *p = nb_param(g, "p", 1, (int64_t[]){3});
+    nb_node *t = nb_param(g, "t", 1, (int64_t[]){3});
+    memcpy(nb_node_data(p), (float[]){1.5f, 0, 4}, 3 * sizeof(float));
+    memcpy(nb_node_data(t), (float[]){1, 2, 1}, 3 * sizeof(float));
+    nb_node *loss = nb_huber(g, p, t, 1.0f);
+    nb_plan *pl = nb_plan_create(g, loss, 1, NB_PLAN_TRAIN);
+    CHECK_PTR(pl);
+    nb_graph_zero_grad(g);
+    CHECK_OK(nb_plan_forward(pl));
+    CHECK_REL(nb_plan_data(pl, loss, NULL)[0], 1.375);
+    CHECK_OK(nb_plan_backward(pl, NULL));
+    const float *dp = nb_node_grad(p), *dt = nb_node_grad(t);
+    const double want[3] = {0.5 / 3, -1.0 / 3, 1.0 / 3};
+    for (int i = 0; i < 3; i++) {
+        CHECK_NEAR(dp[i], want[i], 1e-7);
+        CHECK_NEAR(dt[i], -want[i], 1e-7);
+    }
+    nb_plan_free(pl);
+    nb_graph_free(g);
+}
+
+NB_TEST(test_loss_l1_huber_errors)
+{
+    const float bad[] = {0.0f, -1.0f, NAN, INFINITY};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        nb_graph *g = nb_graph_create();
+        nb_node *a = nb_param(g, "a", 1, (int64_t[]){3});
+        nb_node *b = nb_param(g, "b", 1, (int64_t[]){3});
+        CHECK(nb_huber(g, a, b, bad[k]) == NULL);
+        CHECK(strstr(nb_last_error(), "huber") && strstr(nb_last_error(), "delta"));
+        CHECK(nb_graph_status(g) == NB_ERR_ARG);
+        nb_graph_free(g);
+    }
+    nb_graph *g = nb_graph_create();
+    nb_node *a = nb_param(g, "a", 2, (int64_t[]){3, 4});
+    nb_node *b = nb_param(g, "b", 2, (int64_t[]){4, 3});
+    CHECK(nb_l1(g, a, b) == NULL);
+    CHECK(strstr(nb_last_error(), "l1") && strstr(nb_last_error(), "[3,4]") &&
+          strstr(nb_last_error(), "[4,3]"));
+    CHECK(nb_graph_status(g) == NB_ERR_SHAPE);
+    nb_graph_free(g);
+
+    g = nb_graph_create();
+    a = nb_param(g, "a", 1, (int64_t[]){3});
+    b = nb_param(g, "b", 2, (int64_t[]){3, 1});
+    CHECK(nb_huber(g, a, b, 1.0f) == NULL);
+    CHECK(strstr(nb_last_error(), "huber") && strstr(nb_last_error(), "[3]") &&
+          strstr(nb_last_error(), "[3,1]"));
+    CHECK(nb_graph_status(g) == NB_ERR_SHAPE);
     nb_graph_free(g);
 }

@@ -56,6 +56,9 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *out, const nb_gradcheck_opts *opts,
     float *pgrad = nb_graph_param_grad(g);
     if (n_par) memcpy(saved_grad, pgrad, n_par * sizeof(float));
     nb_graph_zero_grad(g);
+    /* Ops that draw random numbers (dropout) must draw the same ones in every
+     * evaluation: the plan's generator is reseeded before each forward pass. */
+    nb_plan_seed(p, o.seed);
     if ((st = nb_plan_forward(p)) != NB_OK) goto restore;
     if ((st = nb_plan_backward(p, r)) != NB_OK) goto restore;
     if (n_par) memcpy(analytic, pgrad, n_par * sizeof(float));
@@ -69,9 +72,11 @@ nb_status nb_gradcheck(nb_graph *g, nb_node *out, const nb_gradcheck_opts *opts,
         for (size_t k = 0; k < n; k++) {
             float *x = pdata + off + k, v = *x;
             *x = (float)(v + o.eps);
+            nb_plan_seed(p, o.seed);
             if ((st = nb_plan_forward(p)) != NB_OK) goto restore;
             double fp = weighted_sum(y, r, n_out);
             *x = (float)(v - o.eps);
+            nb_plan_seed(p, o.seed);
             if ((st = nb_plan_forward(p)) != NB_OK) goto restore;
             double fm = weighted_sum(y, r, n_out);
             /* divide by the step actually taken after rounding to float */

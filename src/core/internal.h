@@ -85,6 +85,10 @@ typedef enum nb_op_kind {
     NB_OP_CONV2D, NB_OP_MAX_POOL2D, NB_OP_AVG_POOL2D,
     /* losses (ops/loss.c) */
     NB_OP_SOFTMAX_CE, NB_OP_MSE, NB_OP_BCE_LOGITS,
+    /* layers (ops/linear.c, ops/dropout.c, ops/norm.c, ops/embedding.c) */
+    NB_OP_LINEAR, NB_OP_DROPOUT, NB_OP_BATCHNORM, NB_OP_LAYERNORM, NB_OP_EMBEDDING,
+    /* more losses (ops/loss.c) */
+    NB_OP_NLL, NB_OP_L1, NB_OP_HUBER,
     NB_OP_COUNT
 } nb_op_kind;
 

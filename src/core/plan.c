@@ -476,3 +476,5 @@ void nb_plan_seed(nb_plan *p, uint64_t seed)
 {
     if (p) nb_rng_seed(&p->rng, seed);
 }
+
+nb_rng *nb_plan_rng(nb_plan *p) { return p ? &p->rng : NULL; }

@@ -45,6 +45,14 @@ const nb_op_def *const nb_op_table[NB_OP_COUNT] = {
     [NB_OP_SOFTMAX_CE] = &nb_def_softmax_ce,
     [NB_OP_MSE] = &nb_def_mse,
     [NB_OP_BCE_LOGITS] = &nb_def_bce_logits,
+    [NB_OP_LINEAR] = &nb_def_linear,
+    [NB_OP_DROPOUT] = &nb_def_dropout,
+    [NB_OP_BATCHNORM] = &nb_def_batchnorm,
+    [NB_OP_LAYERNORM] = &nb_def_layernorm,
+    [NB_OP_EMBEDDING] = &nb_def_embedding,
+    [NB_OP_NLL] = &nb_def_nll,
+    [NB_OP_L1] = &nb_def_l1,
+    [NB_OP_HUBER] = &nb_def_huber,
 };
 
 /* Leaves have no inputs: the plan sets their shape and memory itself. */

@@ -28,7 +28,11 @@ extern const nb_op_def nb_def_softmax, nb_def_log_softmax;
 /* conv.c, pool.c */
 extern const nb_op_def nb_def_conv2d, nb_def_max_pool2d, nb_def_avg_pool2d;
 /* loss.c */
-extern const nb_op_def nb_def_softmax_ce, nb_def_mse, nb_def_bce_logits;
+extern const nb_op_def nb_def_softmax_ce, nb_def_mse, nb_def_bce_logits, nb_def_nll, nb_def_l1,
+    nb_def_huber;
+/* linear.c, dropout.c, norm.c, embedding.c */
+extern const nb_op_def nb_def_linear, nb_def_dropout, nb_def_batchnorm, nb_def_layernorm,
+    nb_def_embedding;
 
 /* Shape rule shared by every op whose output has its (first) input's shape. */
 nb_status nb_shape_same(const nb_node *n, const nb_shape *const *in, nb_shape *out);
