@@ -41,8 +41,9 @@ ifeq ($(BLAS),openblas)
   LDLIBS      += $(BLAS_LIBS)
   PC_LIBS     += $(BLAS_LIBS)
 endif
+HASH := \#
 ifeq ($(ZLIB),auto)
-  ZLIB := $(shell printf '\#include <zlib.h>\nint main(void){return 0;}' | $(CC) -x c - -lz -o /dev/null 2>/dev/null && echo 1 || echo 0)
+  ZLIB := $(shell printf '$(HASH)include <zlib.h>\nint main(void){return zlibVersion()[0] == 0;}' | $(CC) -x c - -lz -o /dev/null 2>/dev/null && echo 1 || echo 0)
 endif
 ifeq ($(ZLIB),1)
   ALL_CFLAGS += -DNB_HAVE_ZLIB
@@ -50,11 +51,11 @@ ifeq ($(ZLIB),1)
   PC_LIBS    += -lz
 endif
 
-LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/kernels/*.c src/nn/*.c)
+LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/kernels/*.c src/nn/*.c src/data/*.c src/io/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(wildcard cli/*.c)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC = $(filter-out tests/test_alloc.c,$(wildcard tests/*.c))
+TEST_SRC = $(filter-out tests/test_alloc.c tests/optim_trace.c,$(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 STATIC   = $(BUILD)/libnabla.a
@@ -62,6 +63,7 @@ SHARED   = $(BUILD)/libnabla.so
 NABLA    = $(BUILD)/nabla
 UNIT     = $(BUILD)/test_nabla
 ALLOC    = $(BUILD)/test_alloc
+TRACE    = $(BUILD)/optim_trace
 
 .PHONY: all test install uninstall clean example
 all: $(STATIC) $(SHARED) $(NABLA)
@@ -100,7 +102,11 @@ $(UNIT): $(TEST_OBJ) $(STATIC)
 $(ALLOC): $(BUILD)/tests/test_alloc.o $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free -o $@ $^ $(LDLIBS)
 
-test: all $(UNIT) $(ALLOC)
+# Prints optimizer runs for tests/torch/test_optim_torch.py to replay in torch.optim.
+$(TRACE): $(BUILD)/tests/optim_trace.o $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test: all $(UNIT) $(ALLOC) $(TRACE)
 	@BUILD=$(BUILD) SAN=$(SAN) CC="$(CC)" ALL_CFLAGS="$(ALL_CFLAGS)" ALL_LDFLAGS="$(ALL_LDFLAGS)" \
 	  LDLIBS="$(LDLIBS)" PYTHON=$(PYTHON) sh tests/run.sh
 
@@ -128,6 +134,6 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc $(DESTDIR)$(PREFIX)/bin/nabla
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-*/
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/optim_trace.d
