@@ -1,30 +1,56 @@
 /*
- * nabla - the command-line tool.
+ * nabla - the command-line tool: train, evaluate, predict and inspect
+ * networks described in model spec files.
  */
-#include "nabla.h"
+#include "cli.h"
 
-#include <stdio.h>
 #include <string.h>
 
-static int usage(FILE *f)
-{
-    fprintf(f, "usage: nabla <command> [options]\n"
-               "\n"
-               "commands:\n"
-               "  version     print the version\n"
-               "  help        this text\n");
-    return f == stderr ? 2 : 0;
-}
+static const char usage_text[] =
+    "usage: nabla <command> [arguments]\n"
+    "\n"
+    "  nabla train MODEL.nn --data DIR|FILE|NAME [options]\n"
+    "      --test FILE|DIR      test set (default: the data's test split, if it has one)\n"
+    "      --epochs N           total epochs (10)      --batch N          batch size (64)\n"
+    "      --optimizer NAME     sgd, momentum, nesterov, adam, adamw, rmsprop (adam)\n"
+    "      --lr X  --momentum X  --weight-decay X  --clip-norm X\n"
+    "      --schedule NAME      constant, step, cosine, warmup-cosine (constant)\n"
+    "      --seed N             shuffling, initialisation, dropout (1)\n"
+    "      --val-split F        hold out this fraction of the training data\n"
+    "      --out CKPT           checkpoint after every epoch (safetensors, atomic)\n"
+    "      --resume CKPT        continue a run exactly where it stopped\n"
+    "      --log FILE.csv       one row of metrics per epoch\n"
+    "      --label-column N     CSV: the label column (default: the last)\n"
+    "      --no-normalize       keep features as they are (default: standardise)\n"
+    "      --quiet              no progress output\n"
+    "  nabla eval CKPT --data DIR|FILE|NAME      loss, accuracy, per-class table, confusion matrix\n"
+    "  nabla predict CKPT INPUT [--limit N]      one line per sample: label and probabilities\n"
+    "  nabla info MODEL.nn|CKPT                  layers, output shapes, parameter counts\n"
+    "  nabla version\n"
+    "\n"
+    "Data: 'fashion-mnist' (Debian's dataset-fashion-mnist), a directory of IDX files\n"
+    "(train-images-idx3-ubyte[.gz], ...), a .csv file, or a built-in set: xor, spiral,\n"
+    "circles, sine. Exit status: 0 ok, 1 bad input or failure, 2 usage.\n";
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return usage(stderr);
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("nabla %s\n", NB_VERSION);
-        return 0;
+        return EXIT_OK;
     }
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
+    if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     fprintf(stderr, "nabla: unknown command '%s' (try 'nabla help')\n", cmd);
-    return 2;
+    return EXIT_USAGE;
 }

@@ -656,7 +656,10 @@ nb_trainer *nb_trainer_create(nb_model *m, const nb_dataset *train, const nb_tra
 void        nb_trainer_free(nb_trainer *t);
 /* Runs the next epoch. on_step (may be NULL) is called after every step with
  * the running statistics of the epoch; returning non-zero stops the epoch
- * early (NB_ERR_STATE "stopped"). */
+ * early (NB_ERR_STATE "stopped"). An epoch that stopped or failed part-way
+ * cannot be checkpointed; the next call starts it again from its first batch.
+ * With batch normalisation, a last batch of a single sample joins the batch
+ * before it (statistics of one sample are undefined). */
 nb_status   nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,
                              int (*on_step)(void *user, const nb_train_stats *running), void *user);
 int         nb_trainer_epochs_done(const nb_trainer *t);
@@ -669,7 +672,8 @@ typedef struct nb_eval_result {
     int classes;
     size_t *confusion;       /* classes x classes counts [true][predicted], owned by the result */
 } nb_eval_result;
-/* Evaluates m on every sample of d (evaluation mode). */
+/* Evaluates m on every sample of d (evaluation mode). r is overwritten: free
+ * an earlier result first. On failure r holds nothing to free. */
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, int batch, nb_eval_result *r);
 void      nb_eval_result_free(nb_eval_result *r);
 /* Outputs of the last layer for n samples (x: n x input size floats) into

@@ -43,6 +43,7 @@ sh tests/test_cli.sh; count "nabla command line (test_cli)" $?
 sh tests/test_install.sh; count "make install and pkg-config (test_install)" $?
 sh tests/test_hygiene.sh; count "source hygiene (test_hygiene)" $?
 python_test tests/torch/test_optim_torch.py "$BUILD/optim_trace"; count "optimizers match torch.optim (test_optim_torch)" $?
+python_test tests/torch/test_checkpoint_torch.py "$BUILD/nabla"; count "checkpoints load into PyTorch, same predictions (test_checkpoint_torch)" $?
 
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"
 else echo "$passed passed, $failed failed, $skipped skipped"; fi

@@ -1,0 +1,61 @@
+/*
+ * cli.h - shared pieces of the nabla command: option parsing, data sources,
+ * messages. Every command returns an exit code: 0 ok, 1 bad input or a
+ * failure (one line on stderr naming what and where), 2 usage.
+ */
+#ifndef NB_CLI_H
+#define NB_CLI_H
+
+#include "nabla.h"
+
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
+
+/* Options of one command: `--name value` or `--name=value`, flags take no
+ * value; positional arguments are collected in order. */
+typedef struct cli_opt {
+    const char *name;   /* without the dashes */
+    int is_flag;
+    const char *value;  /* set by cli_parse (flags: "1") */
+} cli_opt;
+
+typedef struct cli_args {
+    const char *cmd;
+    const char *pos[8];
+    int npos;
+} cli_args;
+
+/* Parses argv[first..]; returns 0, or prints a usage error and returns 2. */
+int cli_parse(int argc, char **argv, int first, cli_opt *opts, cli_args *a);
+const char *cli_get(const cli_opt *opts, const char *name);
+/* Numbers from options; print an error and return 0 when malformed. */
+int cli_int(const cli_opt *opts, const char *name, long lo, long hi, long *out);
+int cli_num(const cli_opt *opts, const char *name, double lo, double hi, double *out);
+
+/* One line "nabla <cmd>: <message>" on stderr; returns EXIT_BAD. */
+int cli_fail(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The same with nb_last_error() as the message. */
+int cli_fail_nb(const char *cmd);
+
+/* Data sources: "fashion-mnist", an IDX directory, a .csv file, or a
+ * synthetic set name (xor, spiral, circles, sine). split is "train" or
+ * "test" (IDX directories and synthetic sets); regression: CSV targets are
+ * real values rather than class indices. */
+nb_dataset *cli_load_data(const char *source, const char *split, int label_column, int regression,
+                          uint64_t seed);
+/* The default test set for a training source, or NULL when there is none
+ * (CSV files); *none is set to 1 in that case, 0 on success or error. */
+nb_dataset *cli_default_test(const char *source, int label_column, int regression, uint64_t seed,
+                             int *none);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif
