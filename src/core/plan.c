@@ -170,6 +170,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     nb_plan *p = nb_calloc(1, sizeof *p);
     nb_buf *bufs = NULL, **tmp = NULL;
     int *root = NULL, *vs = NULL, *ve = NULL, *gs = NULL, *ge = NULL;
+    int ok = 0;
     if (!p) return NULL;
     p->g = g;
     p->version = g->version;
@@ -341,15 +342,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
         }
     }
 
-    nb_free(root);
-    nb_free(vs);
-    nb_free(ve);
-    nb_free(gs);
-    nb_free(ge);
-    nb_free(bufs);
-    nb_free(tmp);
-    return p;
-
+    ok = 1;
 fail:
     nb_free(root);
     nb_free(vs);
@@ -358,6 +351,7 @@ fail:
     nb_free(ge);
     nb_free(bufs);
     nb_free(tmp);
+    if (ok) return p;
     nb_plan_free(p);
     return NULL;
 }
