@@ -260,6 +260,12 @@ void nb_plan_seed(nb_plan *p, uint64_t seed);
 /* The plan's generator itself, to save and restore its state (checkpoints). */
 nb_rng *nb_plan_rng(nb_plan *p);
 
+/* Checks, after every op, that its output (forward) and the gradients it
+ * sent back (backward) are finite; the first that is not fails the pass with
+ * NB_ERR_NUMERIC naming the node, its op, its input shapes and the element.
+ * Costs one scan of every buffer: for debugging. */
+void nb_plan_set_detect_anomaly(nb_plan *p, int on);
+
 /* Runs every node forward, in order. */
 nb_status nb_plan_forward(nb_plan *p);
 /* Backpropagation from the plan's target. seed_grad: d(target) as an array of

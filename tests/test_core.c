@@ -272,3 +272,32 @@ NB_TEST(test_errors_are_sticky)
     CHECK(strstr(nb_graph_error(g), "add") != NULL);
     nb_graph_free(g);
 }
+
+NB_TEST(test_detect_anomaly_names_the_op)
+{
+    nb_graph *g = nb_graph_create();
+    nb_node *x = nb_param(g, "x", 1, (int64_t[]){3});
+    nb_node *y = nb_sum(g, nb_log(g, nb_relu(g, x)), 0, NULL, 0);
+    float *v = nb_node_data(x);
+    v[0] = 1, v[1] = -2, v[2] = 3; /* log(relu(-2)) = log(0) = -inf */
+    nb_plan *p = nb_plan_create(g, y, 1, NB_PLAN_TRAIN);
+    CHECK_OK(nb_plan_forward(p)); /* off by default: the loss is just -inf */
+    nb_plan_set_detect_anomaly(p, 1);
+    CHECK(nb_plan_forward(p) == NB_ERR_NUMERIC);
+    CHECK(strstr(nb_last_error(), "(log)") && strstr(nb_last_error(), "infinite") &&
+          strstr(nb_last_error(), "element 1"));
+    nb_plan_free(p);
+    nb_graph_free(g);
+    /* forward finite, backward not: d sqrt(x)/dx at 0 */
+    g = nb_graph_create();
+    x = nb_param(g, "x", 1, (int64_t[]){3});
+    nb_node *z = nb_sum(g, nb_sqrt(g, x), 0, NULL, 0);
+    nb_node_data(x)[0] = 1;
+    p = nb_plan_create(g, z, 1, NB_PLAN_TRAIN);
+    nb_plan_set_detect_anomaly(p, 1);
+    CHECK_OK(nb_plan_forward(p));
+    CHECK(nb_plan_backward(p, NULL) == NB_ERR_NUMERIC);
+    CHECK(strstr(nb_last_error(), "(sqrt)") && strstr(nb_last_error(), "gradient"));
+    nb_plan_free(p);
+    nb_graph_free(g);
+}

@@ -418,3 +418,30 @@ NB_TEST(test_checkpoint_refuses_mid_epoch_and_mismatch)
     nb_dataset_free(d);
     unlink(path);
 }
+
+NB_TEST(test_checkpoint_refuses_non_finite_weights)
+{
+    char path[] = "/tmp/nabla-ckpt3-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    nb_model *m = nb_model_from_text("input 2\nlinear 3\nloss mse\n", "m.nn", 1);
+    CHECK_OK(nb_checkpoint_save(path, m, NULL, NULL));
+    nb_st_file *before = nb_st_read(path);
+    nb_node_data(nb_graph_find(nb_model_graph(m), "0.bias"))[2] = NAN;
+    CHECK(nb_checkpoint_save(path, m, NULL, NULL) == NB_ERR_NUMERIC);
+    CHECK(has(nb_last_error(), "'0.bias' element 2 is NaN"));
+    nb_st_file *after = nb_st_read(path); /* the earlier file is intact */
+    CHECK_PTR(before);
+    CHECK_PTR(after);
+    if (before && after) {
+        nb_dtype dt;
+        int nd;
+        int64_t s[NB_MAX_DIMS];
+        const float *a = nb_st_find(before, "0.bias", &dt, &nd, s), *b = nb_st_find(after, "0.bias", &dt, &nd, s);
+        CHECK(a && b && !memcmp(a, b, 3 * sizeof(float)));
+    }
+    nb_st_free(before);
+    nb_st_free(after);
+    nb_model_free(m);
+    unlink(path);
+}

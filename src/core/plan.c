@@ -16,6 +16,8 @@
  */
 #include "internal.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,7 @@ struct nb_plan {
     int batch;
     unsigned flags;
     int training;
+    int detect_anomaly;      /* check every op's output and gradients for NaN/Inf */
     nb_rng rng;
     nb_tensor *t;            /* per node */
     nb_tensor **inptr;       /* per node, its inputs' tensors (offsets in in_off) */
@@ -374,6 +377,36 @@ static nb_exec exec_for(nb_plan *p, int i)
     return e;
 }
 
+/* Index of the first non-finite value of x[0..n), or n. */
+static size_t first_non_finite(const float *x, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(x[k])) return k;
+    return n;
+}
+
+/* "node 7 (relu 'h1') with inputs [64,128] [128]" into buf */
+static const char *describe(const nb_plan *p, int i, char *buf, size_t size)
+{
+    const nb_node *nd = p->g->nodes[i];
+    size_t used = (size_t)snprintf(buf, size, "node %d (%s%s%s%s) with input%s", i, nb_op_table[nd->op]->name,
+                                   nd->name ? " '" : "", nd->name ? nd->name : "", nd->name ? "'" : "",
+                                   nd->n_in == 1 ? "" : "s");
+    for (int k = 0; k < nd->n_in && used < size; k++) {
+        char s[96];
+        used += (size_t)snprintf(buf + used, size - used, " %s", nb_shape_str(&p->t[nd->in[k]->id].s, s, sizeof s));
+    }
+    return buf;
+}
+
+static nb_status anomaly(const nb_plan *p, int i, const char *what, const nb_tensor *t, const float *x, size_t at)
+{
+    char d[400], s[96];
+    return nb_set_error(NB_ERR_NUMERIC, "detect-anomaly: %s of %s is %s at element %zu of %s", what,
+                        describe(p, i, d, sizeof d), isnan(x[at]) ? "NaN" : "infinite", at,
+                        nb_shape_str(&t->s, s, sizeof s));
+}
+
 nb_status nb_plan_forward(nb_plan *p)
 {
     if (!p) return nb_set_error(NB_ERR_ARG, "plan_forward: NULL plan");
@@ -385,6 +418,10 @@ nb_status nb_plan_forward(nb_plan *p)
         nb_exec e = exec_for(p, i);
         st = def->forward(&e);
         if (st != NB_OK) return st;
+        if (p->detect_anomaly) {
+            size_t at = first_non_finite(p->t[i].x, p->t[i].n);
+            if (at < p->t[i].n) return anomaly(p, i, "the output", &p->t[i], p->t[i].x, at);
+        }
     }
     return NB_OK;
 }
@@ -408,8 +445,23 @@ nb_status nb_plan_backward(nb_plan *p, const float *seed_grad)
         if (!def->backward) continue;
         nb_exec e = exec_for(p, i);
         def->backward(&e);
+        if (p->detect_anomaly)
+            for (int k = 0; k < e.n_in; k++) {
+                const nb_tensor *in = e.in[k];
+                size_t at = in->g ? first_non_finite(in->g, in->n) : in->n;
+                if (at < in->n) {
+                    char what[64];
+                    snprintf(what, sizeof what, "the gradient for input %d from the backward pass", k);
+                    return anomaly(p, i, what, in, in->g, at);
+                }
+            }
     }
     return NB_OK;
+}
+
+void nb_plan_set_detect_anomaly(nb_plan *p, int on)
+{
+    if (p) p->detect_anomaly = on != 0;
 }
 
 /* ---- access ---------------------------------------------------------- */

@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,17 @@ nb_status nb_checkpoint_save(const char *path, nb_model *m, nb_trainer *t, const
         for (int k = 0; reserved[k]; k++)
             if (!strcmp(extra[i], reserved[k]))
                 return nb_set_error(NB_ERR_ARG, "checkpoint_save: metadata key '%s' is nabla's own", extra[i]);
+    /* a checkpoint is what a run falls back to: never one with broken weights */
+    nb_graph *g = nb_model_graph(m);
+    for (int i = 0; i < nb_graph_node_count(g); i++) {
+        nb_node *n = nb_graph_node(g, i);
+        if (!is_state(n)) continue;
+        const float *v = nb_node_data(n);
+        for (size_t k = 0; k < nb_node_numel(n); k++)
+            if (!isfinite(v[k]))
+                return nb_set_error(NB_ERR_NUMERIC, "checkpoint_save: not writing %s: '%s' element %zu is %s",
+                                    path, nb_node_name(n), k, isnan(v[k]) ? "NaN" : "infinite");
+    }
     nb_st_writer *w = nb_st_writer_create();
     if (!w) return NB_ERR_NOMEM;
     nb_status st = nb_st_set_meta(w, "format", "nabla-checkpoint-1");
