@@ -5,6 +5,7 @@
 #   make test SAN=1        the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make install PREFIX=/usr/local
 #   make BLAS=openblas     use OpenBLAS for matrix products (default: built-in kernel)
+#   make fuzz              fuzz every parser (clang, libFuzzer), FUZZ_SECONDS=60 each
 #
 # Dependencies: a C11 compiler, libc and libm. zlib is used when found
 # (ZLIB=0 turns it off); OpenBLAS only when asked for.
@@ -65,7 +66,7 @@ UNIT     = $(BUILD)/test_nabla
 ALLOC    = $(BUILD)/test_alloc
 TRACE    = $(BUILD)/optim_trace
 
-.PHONY: all test install uninstall clean example
+.PHONY: all test install uninstall clean example fuzz
 all: $(STATIC) $(SHARED) $(NABLA)
 
 # kernels are the hot loops: let the compiler vectorise them fully
@@ -109,6 +110,10 @@ $(TRACE): $(BUILD)/tests/optim_trace.o $(STATIC)
 test: all $(UNIT) $(ALLOC) $(TRACE)
 	@BUILD=$(BUILD) SAN=$(SAN) CC="$(CC)" ALL_CFLAGS="$(ALL_CFLAGS)" ALL_LDFLAGS="$(ALL_LDFLAGS)" \
 	  LDLIBS="$(LDLIBS)" PYTHON=$(PYTHON) sh tests/run.sh
+
+# libFuzzer targets for every parser (needs clang); FUZZ_SECONDS per target
+fuzz:
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) sh tests/fuzz/run.sh
 
 example: $(STATIC)
 	@BUILD=$(BUILD) CC="$(CC)" ALL_CFLAGS="$(ALL_CFLAGS)" ALL_LDFLAGS="$(ALL_LDFLAGS)" LDLIBS="$(LDLIBS)" \

@@ -122,6 +122,7 @@ NB_TEST(test_model_spec_errors)
         {"input 4\ndropout 0.3 p=0.7\nlinear 3\nloss mse\n", "bad.nn:2", "given twice"},
         {"input 4\nlinear 3\nloss mse smoothing=0.1\n", "bad.nn:3", "softmax_cross_entropy only"},
         {"input 4\nlinear 3\nloss l1 delta=2\n", "bad.nn:3", "huber only"},
+        {"input 65536\nlinear 65536\nloss mse\n", "bad.nn:2", "more than 134217728 parameters"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_model *m = nb_model_from_text(cases[i].spec, "bad.nn", 1);

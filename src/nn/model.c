@@ -161,11 +161,27 @@ static nb_status fail_build(nb_model *m, nb_layer *l)
     return line_error(m, l, "%s", nb_last_error());
 }
 
+/* The largest model a spec may describe, in floats of parameters and
+ * buffers: a few bytes of text must not be able to claim gigabytes.
+ * Raise it at build time with -DNB_MAX_MODEL_FLOATS=... */
+#ifndef NB_MAX_MODEL_FLOATS
+#define NB_MAX_MODEL_FLOATS ((size_t)1 << 27) /* 128 Mi floats: 512 MiB, as much again for gradients */
+#endif
+
 /* Creates parameter "<index>.<name>" and records how to initialise it. */
 static nb_node *add_param(nb_model *m, nb_layer *l, const char *name, int ndim, const int64_t *shape,
                           nb_init_kind init, double value, int trainable)
 {
     char full[64];
+    size_t count = 1, total = nb_graph_param_numel(m->g);
+    for (int i = 0; i < ndim; i++)
+        if (!nb_mul_ok(count, (size_t)shape[i], &count)) count = SIZE_MAX;
+    if (count > NB_MAX_MODEL_FLOATS || total + count > NB_MAX_MODEL_FLOATS) {
+        nb_set_error(NB_ERR_ARG, "the model would have more than %zu parameters (nabla's limit for a spec)",
+                     (size_t)NB_MAX_MODEL_FLOATS);
+        nb_graph_fail(m->g, NB_ERR_ARG);
+        return NULL;
+    }
     snprintf(full, sizeof full, "%d.%s", l->index, name);
     nb_node *p = trainable ? nb_param(m->g, full, ndim, shape) : nb_const(m->g, full, ndim, shape, NULL);
     if (!p) return NULL;
