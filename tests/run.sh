@@ -40,6 +40,7 @@ fi
 "$BUILD/test_alloc"; count "a training step allocates nothing (test_alloc)" $?
 sh tests/readme_example.sh check; count "README example trains XOR (readme_example)" $?
 sh tests/test_cli.sh; count "nabla command line (test_cli)" $?
+sh tests/test_bad_inputs.sh; count "bad inputs: one line, exit 1 or 2 (test_bad_inputs)" $?
 sh tests/test_install.sh; count "make install and pkg-config (test_install)" $?
 sh tests/test_hygiene.sh; count "source hygiene (test_hygiene)" $?
 python_test tests/torch/test_optim_torch.py "$BUILD/optim_trace"; count "optimizers match torch.optim (test_optim_torch)" $?
