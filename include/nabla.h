@@ -623,6 +623,8 @@ void       nb_loader_start(nb_loader *l, int epoch);
  * copied (< batch only for the last batch of an epoch, 0 when the epoch is
  * over). Allocates nothing. */
 size_t     nb_loader_next(nb_loader *l, float *x, float *y);
+/* Skips the next n samples of the epoch (to resume part-way through one). */
+void       nb_loader_skip(nb_loader *l, size_t n);
 size_t     nb_loader_batches(const nb_loader *l);   /* per epoch, the last may be short */
 
 /* ------------------------------------------------------------------ */
@@ -662,8 +664,10 @@ nb_trainer *nb_trainer_create(nb_model *m, const nb_dataset *train, const nb_tra
 void        nb_trainer_free(nb_trainer *t);
 /* Runs the next epoch. on_step (may be NULL) is called after every step with
  * the running statistics of the epoch; returning non-zero stops the epoch
- * early (NB_ERR_STATE "stopped"). An epoch that stopped or failed part-way
- * cannot be checkpointed; the next call starts it again from its first batch.
+ * early (NB_ERR_STATE "stopped") between two steps: a checkpoint then holds
+ * the exact state and the next call (or a resumed run) continues with the
+ * epoch's next batch. After a step that failed (e.g. a non-finite loss) no
+ * checkpoint can be written.
  * With batch normalisation, a last batch of a single sample joins the batch
  * before it (statistics of one sample are undefined). */
 nb_status   nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,

@@ -102,3 +102,9 @@ size_t nb_loader_batches(const nb_loader *l)
     if (!l) return 0;
     return l->d->count / l->batch + (l->d->count % l->batch != 0);
 }
+
+void nb_loader_skip(nb_loader *l, size_t n)
+{
+    if (!l) return;
+    l->pos = n > l->d->count - l->pos ? l->d->count : l->pos + n;
+}

@@ -118,6 +118,7 @@ static nb_status add_training_state(nb_st_writer *w, nb_model *m, nb_trainer *t)
     }
     if (st == NB_OK) st = meta_num(w, "train_samples", (double)nb_dataset_count(t->d));
     if (st == NB_OK) st = meta_num(w, "epoch", t->epoch);
+    if (st == NB_OK) st = meta_num(w, "batch_in_epoch", (double)t->batch_in_epoch);
     if (st == NB_OK) st = meta_num(w, "step", (double)t->step);
     if (st == NB_OK) st = meta_num(w, "optimizer_steps", (double)nb_optim_steps(t->opt));
     for (int i = 0; i < 2 && st == NB_OK; i++) {
@@ -132,12 +133,13 @@ nb_status nb_checkpoint_save(const char *path, nb_model *m, nb_trainer *t, const
 {
     if (!path || !m) return nb_set_error(NB_ERR_ARG, "checkpoint_save: NULL path or model");
     if (t && t->m != m) return nb_set_error(NB_ERR_ARG, "checkpoint_save: the trainer belongs to another model");
-    if (t && t->mid_epoch)
-        return nb_set_error(NB_ERR_STATE, "checkpoint_save: epoch %d stopped part-way; a checkpoint "
-                                          "can only be taken between epochs", t->epoch + 1);
+    if (t && t->failed)
+        return nb_set_error(NB_ERR_STATE, "checkpoint_save: the last training step failed part-way; "
+                                          "there is no consistent state to save");
     static const char *const reserved[] = {"format", "spec", "optimizer", "schedule", "lr", "momentum",
                                            "weight_decay", "clip_norm", "batch", "epochs", "seed",
-                                           "train_samples", "epoch", "step", "optimizer_steps", "rng",
+                                           "train_samples", "epoch", "batch_in_epoch", "step",
+                                           "optimizer_steps", "rng",
                                            "rng_last_batch", NULL};
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
         for (int k = 0; reserved[k]; k++)
@@ -253,6 +255,7 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
     const char *spec = nb_st_meta(f, "spec"), *opt = nb_st_meta(f, "optimizer");
     long epoch = meta_long(f, "epoch"), step = meta_long(f, "step"), osteps = meta_long(f, "optimizer_steps");
     long batch = meta_long(f, "batch"), samples = meta_long(f, "train_samples");
+    long in_epoch = meta_long(f, "batch_in_epoch");
     const char *seed = nb_st_meta(f, "seed");
     char want_seed[32];
     snprintf(want_seed, sizeof want_seed, "%" PRIu64, t->cfg.seed);
@@ -260,7 +263,8 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
     nb_graph *g = nb_model_graph(t->m);
 
     /* check everything first, so a refused resume changes nothing */
-    if (!spec || !opt || epoch < 0 || epoch > INT_MAX || step < 0 || osteps < 0 || batch < 0 || samples < 0 || !seed) {
+    if (!spec || !opt || epoch < 0 || epoch > INT_MAX || step < 0 || osteps < 0 || batch < 0 || samples < 0 ||
+        !seed || in_epoch < 0) {
         st = nb_set_error(NB_ERR_FORMAT, "%s: no complete training state in this checkpoint (it cannot resume a run)", path);
         goto done;
     }
@@ -336,7 +340,8 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
     }
     t->epoch = (int)epoch;
     t->step = step;
-    t->mid_epoch = 0;
+    t->batch_in_epoch = (size_t)in_epoch < t->batches ? (size_t)in_epoch : 0;
+    t->failed = 0;
     nb_optim_set_steps(t->opt, osteps);
     for (int i = 0; i < 2; i++)
         if (t->plan[i]) *nb_plan_rng(t->plan[i]) = rng[i];

@@ -18,7 +18,8 @@ struct nb_trainer {
     size_t batches, last;    /* per epoch; size of the last batch */
     int fold;                /* the last batch holds a lone leftover sample too (batchnorm) */
     int epoch;               /* epochs done */
-    int mid_epoch;           /* an epoch stopped part-way: no checkpoint can describe this state */
+    size_t batch_in_epoch;   /* batches done in the current epoch (a run stopped part-way) */
+    int failed;              /* a step failed half-done: no checkpoint can describe this state */
     long step;
 };
 

@@ -229,9 +229,12 @@ nb_status nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,
     double loss_sum = 0;
     size_t correct = 0;
 
+    /* the order depends on (seed, epoch) only: a run stopped part-way through
+     * an epoch continues after the batches it had done */
     nb_loader_start(t->loader, t->epoch);
-    t->mid_epoch = 1;
-    for (size_t bi = 0; bi < t->batches; bi++) {
+    nb_loader_skip(t->loader, t->batch_in_epoch * (size_t)t->cfg.batch);
+    t->failed = 1; /* until the step below completes */
+    for (size_t bi = t->batch_in_epoch; bi < t->batches; bi++) {
         nb_plan *p = (bi == t->batches - 1 && t->plan[1]) ? t->plan[1] : t->plan[0];
         float *xb = nb_plan_data(p, x, NULL), *yb = nb_plan_data(p, y, NULL);
         size_t got = nb_loader_next(t->loader, xb, yb);
@@ -257,6 +260,7 @@ nb_status nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,
                                 isnan(run.grad_norm) ? "NaN" : "infinite", t->epoch + 1, t->step + 1);
         if ((st = nb_optim_step(t->opt)) != NB_OK) return st;
         t->step++;
+        t->batch_in_epoch = bi + 1;
         loss_sum += (double)l * (double)got;
         if (classifier) correct += count_correct(nb_plan_data(p, out, NULL), yb, got, C);
         run.samples += got;
@@ -266,11 +270,13 @@ nb_status nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,
         if (classifier) run.accuracy = (double)correct / (double)run.samples;
         if (on_step && on_step(user, &run)) {
             if (stats) *stats = run;
+            t->failed = 0; /* stopped between two steps: a consistent state */
             return nb_set_error(NB_ERR_STATE, "stopped");
         }
     }
     t->epoch++;
-    t->mid_epoch = 0;
+    t->batch_in_epoch = 0;
+    t->failed = 0;
     if (stats) *stats = run;
     return NB_OK;
 }
