@@ -43,8 +43,25 @@ sh tests/test_cli.sh; count "nabla command line (test_cli)" $?
 sh tests/test_bad_inputs.sh; count "bad inputs: one line, exit 1 or 2 (test_bad_inputs)" $?
 sh tests/test_install.sh; count "make install and pkg-config (test_install)" $?
 sh tests/test_hygiene.sh; count "source hygiene (test_hygiene)" $?
+# Python tests that load the library through the ctypes binding (python/nabla)
+# use the library of this build (NABLA_LIB, absolute paths: tests may chdir).
+# A sanitizer build's libnabla.so cannot be dlopen'ed by a plain python3 (the
+# ASan runtime would have to be preloaded), so under SAN=1 they use the plain
+# build's build/libnabla.so, made here if needed: there they check results,
+# not memory safety.
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1   # no python/nabla/__pycache__ in the tree
+if [ "${SAN:-0}" = 1 ]; then
+    MAKEFLAGS= ${MAKE:-make} -s SAN=0 BUILD=build build/libnabla.so >/dev/null
+    [ $? = 0 ] || count "plain build/libnabla.so for the Python tests" 1
+    export NABLA_LIB="$PWD/build/libnabla.so"
+else
+    case "$BUILD" in /*) NABLA_LIB="$BUILD/libnabla.so" ;; *) NABLA_LIB="$PWD/$BUILD/libnabla.so" ;; esac
+    export NABLA_LIB
+fi
 python_test tests/torch/test_optim_torch.py "$BUILD/optim_trace"; count "optimizers match torch.optim (test_optim_torch)" $?
 python_test tests/torch/test_checkpoint_torch.py "$BUILD/nabla"; count "checkpoints load into PyTorch, same predictions (test_checkpoint_torch)" $?
+python_test tests/torch/test_python_binding.py; count "python binding (test_python_binding)" $?
 
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"
 else echo "$passed passed, $failed failed, $skipped skipped"; fi
