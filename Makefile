@@ -52,7 +52,7 @@ ifeq ($(ZLIB),1)
   PC_LIBS    += -lz
 endif
 
-LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/kernels/*.c src/nn/*.c src/data/*.c src/io/*.c)
+LIB_SRC  = $(wildcard src/core/*.c src/ops/*.c src/kernels/*.c src/nn/*.c src/data/*.c src/io/*.c src/viz/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(wildcard cli/*.c)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)

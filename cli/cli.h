@@ -53,9 +53,25 @@ nb_dataset *cli_load_data(const char *source, const char *split, int label_colum
 nb_dataset *cli_default_test(const char *source, int label_column, int regression, uint64_t seed,
                              int *none);
 
+/* The training report of `nabla train --report` (report.c): create it
+ * once, call cli_report_step from the trainer's per-step callback and
+ * cli_report_epoch after each epoch's evaluation (it rewrites the file).
+ * vr, tr: the validation and test results (NULL when there is no such
+ * set); eval: the set for the confusion matrix, images and boundary. */
+typedef struct cli_report cli_report;
+cli_report *cli_report_create(const char *path, nb_model *m, const char *spec_path, const char *source,
+                              const nb_train_config *cfg, size_t samples, double mean, double std);
+void cli_report_step(cli_report *c, const nb_train_stats *s, size_t epoch_samples);
+int  cli_report_epoch(cli_report *c, const nb_train_stats *s, double seconds, const nb_eval_result *vr,
+                      const nb_eval_result *tr, const nb_dataset *fit, const nb_dataset *eval,
+                      const char *eval_name);
+void cli_report_free(cli_report *c);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
 
 #endif

@@ -44,6 +44,18 @@ int cmd_info(int argc, char **argv)
     }
     printf("total parameters: %zu (%.2f MB as float32)\n", total, (double)total * 4 / 1e6);
     printf("loss: %s\n", nb_node_op(nb_model_loss(m)));
+    if (ckpt) {
+        nb_st_file *f = nb_st_read(path);
+        const char *e = f ? nb_st_meta(f, "epoch") : NULL;
+        if (e) {
+            const char *b = nb_st_meta(f, "batch_in_epoch"), *st = nb_st_meta(f, "step");
+            const char *o = nb_st_meta(f, "optimizer"), *lr = nb_st_meta(f, "lr");
+            printf("trained: epoch %s", e);
+            if (b && strcmp(b, "0")) printf(" and %s batches", b);
+            printf(", step %s, optimizer %s, lr %s\n", st ? st : "?", o ? o : "?", lr ? lr : "?");
+        }
+        nb_st_free(f);
+    }
     nb_model_free(m);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_fail("info", "writing the output failed");
     return EXIT_OK;

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <signal.h>
 #include <string.h>
 
 static const char usage_text[] =
@@ -20,12 +21,21 @@ static const char usage_text[] =
     "      --out CKPT           checkpoint after every epoch (safetensors, atomic)\n"
     "      --resume CKPT        continue a run exactly where it stopped\n"
     "      --log FILE.csv       one row of metrics per epoch\n"
+    "      --report FILE.html   a self-contained page of charts, rewritten after every epoch\n"
     "      --label-column N     CSV: the label column (default: the last)\n"
     "      --no-normalize       keep features as they are (default: standardise)\n"
+    "      --detect-anomaly     name the first op whose output or gradient is NaN or Inf\n"
     "      --quiet              no progress output\n"
     "  nabla eval CKPT --data DIR|FILE|NAME      loss, accuracy, per-class table, confusion matrix\n"
     "  nabla predict CKPT INPUT [--limit N]      one line per sample: label and probabilities\n"
     "  nabla info MODEL.nn|CKPT                  layers, output shapes, parameter counts\n"
+    "  nabla graph MODEL.nn|CKPT [-o FILE.dot|FILE.svg] [--batch N] [--step]\n"
+    "      the computation graph for Graphviz (.svg needs graphviz's dot); --step: after one\n"
+    "      forward and backward pass on a random batch, with values and gradients\n"
+    "  nabla explain [--example xor|ball] [--steps N] [--lr X]\n"
+    "  nabla explain MODEL.nn --data FILE|NAME [--steps N] [--lr X] [--seed N]\n"
+    "      one training step of a tiny network in words and numbers: forward pass, loss,\n"
+    "      backward pass (chain rule), update, loss after; more steps as one line each\n"
     "  nabla version\n"
     "\n"
     "Data: 'fashion-mnist' (Debian's dataset-fashion-mnist), a directory of IDX files\n"
@@ -34,6 +44,9 @@ static const char usage_text[] =
 
 int main(int argc, char **argv)
 {
+    /* past a file-size limit, writes must fail with EFBIG (reported, the
+     * previous checkpoint kept) rather than kill the process */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
@@ -51,6 +64,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
+    if (!strcmp(cmd, "explain")) return cmd_explain(argc, argv);
+    if (!strcmp(cmd, "graph")) return cmd_graph(argc, argv);
     fprintf(stderr, "nabla: unknown command '%s' (try 'nabla help')\n", cmd);
     return EXIT_USAGE;
 }

@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,12 +24,23 @@ typedef struct {
     int epoch, epochs;
     size_t total;           /* samples per epoch */
     double start, last_draw;
+    cli_report *rep;        /* --report: gradient norms are measured every step */
 } progress;
 
 /* The live bar: redrawn at most every 0.1 s, on one terminal line. */
+/* Ctrl-C (SIGINT) or SIGTERM: finish the current step, then stop */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
 static int on_step(void *user, const nb_train_stats *s)
 {
     progress *p = user;
+    cli_report_step(p->rep, s, p->total);
+    if (interrupted) return 1;
     if (!p->tty) return 0;
     double t = now();
     if (t - p->last_draw < 0.1 && s->samples < p->total) return 0;
@@ -65,7 +77,8 @@ int cmd_train(int argc, char **argv)
         {"optimizer", 0, NULL}, {"lr", 0, NULL}, {"momentum", 0, NULL}, {"weight-decay", 0, NULL},
         {"schedule", 0, NULL}, {"clip-norm", 0, NULL}, {"seed", 0, NULL}, {"val-split", 0, NULL},
         {"out", 0, NULL}, {"resume", 0, NULL}, {"log", 0, NULL}, {"label-column", 0, NULL},
-        {"no-normalize", 1, NULL}, {"quiet", 1, NULL}, {NULL, 0, NULL},
+        {"no-normalize", 1, NULL}, {"quiet", 1, NULL}, {"report", 0, NULL}, {"detect-anomaly", 1, NULL},
+        {NULL, 0, NULL},
     };
     cli_args a = {"train", {0}, 0};
     int rc = cli_parse(argc, argv, 2, opts, &a);
@@ -112,6 +125,7 @@ int cmd_train(int argc, char **argv)
     nb_dataset *train = NULL, *test = NULL, *trn = NULL, *vset = NULL;
     nb_trainer *t = NULL;
     FILE *log = NULL;
+    cli_report *rep = NULL;
     nb_eval_result tr = {0}, vr = {0};
     rc = EXIT_BAD;
     if (!m) {
@@ -167,6 +181,7 @@ int cmd_train(int argc, char **argv)
         cli_fail_nb("train");
         goto done;
     }
+    nb_trainer_set_detect_anomaly(t, cli_get(opts, "detect-anomaly") != NULL);
     if (resume && nb_trainer_resume(t, resume) != NB_OK) {
         cli_fail_nb("train");
         goto done;
@@ -188,16 +203,40 @@ int cmd_train(int argc, char **argv)
     const char *extra[] = {"norm_mean", smean, "norm_std", sstd, "val_split", sval, "label_column", slabel, NULL};
 
     const nb_train_config *c = nb_trainer_config(t);
+    if (cli_get(opts, "report") &&
+        !(rep = cli_report_create(cli_get(opts, "report"), m, spec_path, source, c, nb_dataset_count(fit), mean, std)))
+        goto done;
     if (!quiet)
         fprintf(stderr, "nabla train: %s on %s: %zu samples%s, batch %d, %s lr %g, %d epochs\n", spec_path,
                 source, nb_dataset_count(fit), vset ? " (+ validation)" : "", c->batch, c->optimizer, c->lr,
                 c->epochs);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     for (int e = nb_trainer_epochs_done(t); e < c->epochs; e++) {
-        progress pg = {!quiet && isatty(2), e + 1, c->epochs, nb_dataset_count(fit), now(), 0};
+        progress pg = {!quiet && isatty(2), e + 1, c->epochs, nb_dataset_count(fit), now(), 0, rep};
         nb_train_stats s;
         if (nb_trainer_epoch(t, &s, on_step, &pg) != NB_OK) {
             if (pg.tty) fputc('\n', stderr);
-            cli_fail_nb("train");
+            if (!interrupted) {
+                cli_fail_nb("train");
+                goto done;
+            }
+            /* stopped between two steps: the state is exact, save it */
+            if (out && nb_checkpoint_save(out, m, t, extra) != NB_OK) {
+                cli_fail_nb("train");
+                goto done;
+            }
+            if (out)
+                fprintf(stderr, "nabla train: interrupted in epoch %d after step %ld; wrote %s (continue "
+                                "with --resume %s)\n", e + 1, s.step, out, out);
+            else
+                fprintf(stderr, "nabla train: interrupted in epoch %d after step %ld; nothing saved (no --out)\n",
+                        e + 1, s.step);
+            rc = 128 + (int)interrupted;
             goto done;
         }
         double secs = now() - pg.start;
@@ -230,6 +269,9 @@ int cmd_train(int argc, char **argv)
             fprintf(log, "%g,%.3f,%.1f\n", s.lr, secs, (double)s.samples / secs);
             fflush(log);
         }
+        if (rep && cli_report_epoch(rep, &s, secs, vset ? &vr : NULL, test ? &tr : NULL, fit, test ? test : vset ? vset : fit,
+                                    test ? "test set" : vset ? "validation set" : "training set") != EXIT_OK)
+            goto done;
     }
     if (test) {
         if (!tr.samples && nb_evaluate(m, test, 256, &tr) != NB_OK) {
@@ -240,11 +282,13 @@ int cmd_train(int argc, char **argv)
         else printf("test loss %.6f  (%zu samples)\n", tr.loss, tr.samples);
     }
     if (out && !quiet) fprintf(stderr, "nabla train: wrote %s\n", out);
+    if (rep && !quiet) fprintf(stderr, "nabla train: wrote %s\n", cli_get(opts, "report"));
     rc = (fflush(stdout) != 0 || ferror(stdout)) ? cli_fail("train", "writing the output failed") : EXIT_OK;
 done:
     nb_eval_result_free(&tr);
     nb_eval_result_free(&vr);
     if (log && fclose(log) != 0 && rc == EXIT_OK) rc = cli_fail("train", "%s: write error", logp);
+    cli_report_free(rep);
     nb_trainer_free(t);
     nb_dataset_free(trn);
     nb_dataset_free(vset);

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -673,6 +674,9 @@ void        nb_trainer_free(nb_trainer *t);
 nb_status   nb_trainer_epoch(nb_trainer *t, nb_train_stats *stats,
                              int (*on_step)(void *user, const nb_train_stats *running), void *user);
 int         nb_trainer_epochs_done(const nb_trainer *t);
+/* nb_plan_set_detect_anomaly for the trainer's plans: the first op whose
+ * output or gradient is not finite stops the epoch with its name. */
+void        nb_trainer_set_detect_anomaly(nb_trainer *t, int on);
 const nb_train_config *nb_trainer_config(const nb_trainer *t);
 nb_optim   *nb_trainer_optim(nb_trainer *t);
 
@@ -707,6 +711,142 @@ nb_model *nb_checkpoint_load(const char *path);
 /* Restores t's training state (optimizer, step, epoch, random states) and
  * m's weights from a checkpoint written for the same spec. */
 nb_status nb_trainer_resume(nb_trainer *t, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Seeing it learn: a graph as Graphviz DOT, and a training report as one
+ * self-contained HTML page. Both write only to the caller's stream or
+ * file, and return NB_ERR_IO (with a message) when a write fails.      */
+
+/* Annotate each node with its value summary (mean, std, min, max) and its
+ * gradient's L2 norm: meaningful after nb_plan_forward / nb_plan_backward on
+ * a plan made with NB_PLAN_KEEP (other plans reuse buffers). */
+enum { NB_DOT_VALUES = 1 };
+/* Writes g as a Graphviz digraph to out: one box per node with its op, its
+ * name (parameters: "3.weight") and its shape - in p's batch size when p is
+ * not NULL, with "N" for batch axes otherwise. Inputs, parameters, constants
+ * and losses are styled apart; edges run from each input to its consumer
+ * in creation (data-flow) order, numbered at the head when a node takes
+ * several non-parameter inputs. Labels are escaped for DOT (and invalid
+ * UTF-8 replaced). Render with e.g. `dot -Tsvg graph.dot -o graph.svg`. */
+nb_status nb_graph_write_dot(nb_graph *g, nb_plan *p /* may be NULL */, unsigned flags, FILE *out);
+
+/* A training report: the caller feeds it what training measured, then
+ * writes it (typically after every epoch). The page needs no network (inline
+ * CSS and SVG, no script), scales from a phone to a desktop, and shows:
+ *   loss and accuracy per epoch (training, validation, test), the learning
+ *   rate, the gradient norm of each layer over time, a confusion matrix,
+ *   image tiles with predicted and true labels, a decision boundary over
+ *   the plane for 2-D inputs, and the numbers as a table.
+ * Sections whose data was never given are left out. Every setter copies its
+ * arguments; a later call replaces the earlier data. */
+typedef struct nb_report nb_report;
+
+nb_report *nb_report_create(const char *title /* NULL: "nabla training report" */);
+void       nb_report_free(nb_report *r);
+/* A line "key  value" in the table under the title (model, data, optimizer,
+ * ...), in the order first set; setting a key again replaces its value. */
+nb_status  nb_report_set_info(nb_report *r, const char *key, const char *value);
+/* Names for class indices 0..n-1 (confusion matrix, images, legend). */
+nb_status  nb_report_set_class_names(nb_report *r, int n, const char *const *names);
+
+typedef struct nb_report_epoch {
+    int epoch;                      /* 1-based */
+    double train_loss, train_acc;   /* accuracies < 0: none (regression) */
+    int has_val;                    /* 0: no validation set */
+    double val_loss, val_acc;
+    int has_test;                   /* 0: no test set */
+    double test_loss, test_acc;
+    double lr;                      /* learning rate at the end of the epoch */
+    double seconds;                 /* time the epoch took */
+} nb_report_epoch;
+/* Appends an epoch; one numbered at or below an earlier one (a resumed run
+ * that redoes it) replaces that epoch and everything after it. */
+nb_status  nb_report_add_epoch(nb_report *r, const nb_report_epoch *e);
+
+/* Gradient flow: name the layers once (at most 64; this clears earlier
+ * norms), then add one norm per layer whenever sampled, at `epoch` as a
+ * fractional position in the run (e.g. 2.5: half-way through the third).
+ * A position at or before the last one added (a stretch done again)
+ * replaces the points from there on. */
+nb_status  nb_report_set_layers(nb_report *r, int n, const char *const *names);
+nb_status  nb_report_add_grad_norms(nb_report *r, double epoch, const double *norms);
+
+/* counts: classes x classes (1 to 1000 classes), [true][predicted], as in
+ * nb_eval_result.confusion.
+ * caption: a line under the chart (may be NULL), e.g. which data set. */
+nb_status  nb_report_set_confusion(nb_report *r, int classes, const size_t *counts, const char *caption);
+/* n images (at most 1024; keep it to a few dozen) of [channels, height,
+ * width] floats (channels 1 or 3, sides up to 512), mapped from [lo, hi] to
+ * black..white (lo >= hi: the images' own range), with predicted and true
+ * classes. Shown misclassified first, each group in the given order. */
+nb_status  nb_report_set_images(nb_report *r, int n, int channels, int height, int width,
+                                const float *pixels, float lo, float hi, const int *predicted,
+                                const int *truth, const char *caption);
+/* A decision boundary over the plane: grid holds gh rows of gw predicted
+ * classes (at most 1024 a side; row 0 at y0, the bottom; column 0 at x0),
+ * covering range = {x0, x1, y0, y1}; points (x, y pairs, at most 100000)
+ * with their true labels are drawn on top. */
+nb_status  nb_report_set_boundary(nb_report *r, int gw, int gh, const double range[4], const int *grid,
+                                  size_t npoints, const float *points, const int *labels,
+                                  const char *caption);
+
+/* The page, to a stream the caller owns. */
+nb_status  nb_report_write_html(const nb_report *r, FILE *out);
+/* The page, atomically: written to "path.tmp", synced, renamed over path
+ * (a reader never sees half a page; on failure path is untouched). */
+nb_status  nb_report_write(const nb_report *r, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Explanations: one training step of a tiny network, written out in
+ * words and numbers a learner can check by hand (`nabla explain`).
+ *
+ * nb_explain_step zeroes the gradients, runs the plan forward, backward,
+ * one nb_optim_step and forward again, and writes to `out`:
+ *   the data and the weights the step starts from;
+ *   1. the forward pass node by node: the op, the numbers in, the number out
+ *      ("z1[0,1] = 0.0000*0.3000 + 1.0000*0.8000 + (-0.2000) = 0.6000");
+ *   2. the loss, guess against target for every value;
+ *   3. the backward pass in reverse order: every gradient of every input of
+ *      every op as local derivative * upstream gradient, element by element
+ *      (linear and matmul as their sums of products);
+ *   4. the update of every weight: old value, gradient, learning rate, new;
+ *   5. the loss after the update, and whether (and why not) it is lower.
+ * Every value shown is the library's own, read from the plan and the graph;
+ * the op's formula only presents the local derivative. A value used in
+ * several places gets its gradient in parts, shown as computed from the
+ * formula, and then its total, the library's.
+ *
+ * Requirements: p was created for g with NB_PLAN_TRAIN | NB_PLAN_KEEP (a
+ * plan that reuses memory is refused: values would be gone before they are
+ * shown), its target is `loss` (a single number) and its inputs hold the
+ * batch; opt updates g's parameters (plain SGD shows new = old - lr * grad;
+ * other optimizers show old, gradient and new). Ops shown: linear, 2-D
+ * matmul, add/sub/mul/div (broadcasting), the unary ops and activations but
+ * softmax/log_softmax, sum, mean, reshape/flatten and every loss; at most
+ * max_values values per node. Anything else fails (NB_ERR_ARG, NB_ERR_STATE)
+ * before anything is written. Nothing is written anywhere but `out`; a failed write
+ * (checked after a final fflush) gives NB_ERR_IO.
+ * After the call the plan holds the forward pass at the updated weights and
+ * the gradients of the step.                                           */
+typedef struct nb_explain_opts {
+    int step;            /* the step's number in the heading (0: 1) */
+    int brief;           /* 1: one line "step N   loss A -> B   lower" instead of the walk
+                            (then any plan and op will do: only the loss is checked) */
+    int decimals;        /* digits after the point, 1..8 (0: 4) */
+    size_t max_values;   /* the most values a node may hold (0: 256) */
+} nb_explain_opts;
+
+typedef struct nb_explain_result {
+    double loss_before, loss_after;   /* the loss before and after the update */
+} nb_explain_result;
+
+nb_status nb_explain_step(nb_graph *g, nb_plan *p, nb_node *loss, nb_optim *opt, FILE *out,
+                          const nb_explain_opts *opts /* NULL: defaults */,
+                          nb_explain_result *result /* may be NULL */);
+/* The checks nb_explain_step makes before it runs or writes anything:
+ * NB_OK when it can show this graph and plan (with these opts; NULL:
+ * defaults), the same error otherwise. Runs nothing. */
+nb_status nb_explain_check(nb_graph *g, nb_plan *p, nb_node *loss, const nb_explain_opts *opts);
 #ifdef __cplusplus
 }
 #endif

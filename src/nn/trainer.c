@@ -193,6 +193,13 @@ fail:
 }
 
 int nb_trainer_epochs_done(const nb_trainer *t) { return t ? t->epoch : 0; }
+
+void nb_trainer_set_detect_anomaly(nb_trainer *t, int on)
+{
+    if (!t) return;
+    nb_plan_set_detect_anomaly(t->plan[0], on);
+    nb_plan_set_detect_anomaly(t->plan[1], on);
+}
 const nb_train_config *nb_trainer_config(const nb_trainer *t) { return t ? &t->cfg : NULL; }
 nb_optim *nb_trainer_optim(nb_trainer *t) { return t ? t->opt : NULL; }
 
