@@ -5,14 +5,14 @@
  * torch.optim and compares).
  *
  * Two parameters, "w" [5, 6] and "b" [7] (37 floats), start from a fixed
- * formula; for 20 steps the gradients are set from a fixed formula of (step,
+ * formula; for 50 steps the gradients are set from a fixed formula of (step,
  * index) with magnitudes from about 1e-3 to 1, then nb_optim_step runs. Per
  * configuration, the output is (every float as %.9g, which float32 reads back
  * exactly):
  *
  *   config LABEL OPTIMIZER key=value ...
  *   init v0 ... v36
- *   step K lr=LR g0 ... g36          (K = 0..19; LR: the lr used for this step)
+ *   step K lr=LR g0 ... g36          (K = 0..49; LR: the lr used for this step)
  *   final LABEL p0 ... p36           (parameters after the last step)
  *   state NAME s0 ... s36            (each state buffer after the last step)
  *   steps N
@@ -28,7 +28,7 @@
 #include <string.h>
 
 #define NPARAM 37
-#define STEPS 20
+#define STEPS 50
 
 typedef struct config {
     const char *label, *optim;

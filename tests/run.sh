@@ -40,7 +40,16 @@ fi
 "$BUILD/test_alloc"; count "a training step allocates nothing (test_alloc)" $?
 sh tests/readme_example.sh check; count "README example trains XOR (readme_example)" $?
 sh tests/test_cli.sh; count "nabla command line (test_cli)" $?
+sh tests/test_explain.sh; count "nabla explain walks a training step (test_explain)" $?
+python_test tests/explain_check.py "$BUILD/nabla"; count "nabla explain's numbers recomputed in float64 (explain_check)" $?
+sh tests/test_graph.sh; count "nabla graph: DOT and SVG of the computation graph (test_graph)" $?
+sh tests/test_report.sh; count "nabla train --report: the HTML page, parsed and rendered in Chromium (test_report)" $?
 sh tests/test_bad_inputs.sh; count "bad inputs: one line, exit 1 or 2 (test_bad_inputs)" $?
+sh tests/test_kill.sh; count "SIGKILL at random moments and a full disk leave a valid checkpoint (test_kill)" $?
+# valgrind and the sanitizers do not mix: memcheck runs on the plain build
+if [ "${SAN:-0}" != 1 ]; then
+    sh tests/test_valgrind.sh; count "valgrind memcheck: no leak, no invalid access (test_valgrind)" $?
+fi
 sh tests/test_install.sh; count "make install and pkg-config (test_install)" $?
 sh tests/test_hygiene.sh; count "source hygiene (test_hygiene)" $?
 # Python tests that load the library through the ctypes binding (python/nabla)
@@ -61,6 +70,8 @@ else
 fi
 python_test tests/torch/test_optim_torch.py "$BUILD/optim_trace"; count "optimizers match torch.optim (test_optim_torch)" $?
 python_test tests/torch/test_checkpoint_torch.py "$BUILD/nabla"; count "checkpoints load into PyTorch, same predictions (test_checkpoint_torch)" $?
+python_test tests/torch/test_ops_torch.py; count "ops match PyTorch (test_ops_torch)" $?
+python_test tests/torch/test_networks_torch.py; count "networks train as in PyTorch (test_networks_torch)" $?
 python_test tests/torch/test_python_binding.py; count "python binding (test_python_binding)" $?
 
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"
