@@ -13,6 +13,7 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "nabla %s: ", cmd);
+    if (cli_rank >= 0) fprintf(stderr, "rank %d: ", cli_rank);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

@@ -67,6 +67,22 @@ int  cli_report_epoch(cli_report *c, const nb_train_stats *s, double seconds, co
                       const char *eval_name);
 void cli_report_free(cli_report *c);
 
+/* Data-parallel runs (dist.c). Before MPI starts: the process count the
+ * launcher set (0 when not started by mpirun, srun or hydra) and this
+ * process's rank (0 if none). cli_dist_start joins the other processes when
+ * there are several and nabla has MPI (NULL and *failed = 0 for a plain
+ * run; NULL and *failed = 1 after printing why it cannot), and sets
+ * cli_rank, which cli_fail then puts in front of every message.
+ * cli_dist_abort ends the whole job (MPI_Abort) when this rank failed alone. */
+int      cli_dist_env_size(void);
+int      cli_dist_env_rank(void);
+nb_comm *cli_dist_start(const char *cmd, int *failed);
+/* Kernel threads per rank when --threads is not given: the CPUs shared out
+ * among the ranks on this machine (at least 1). */
+int      cli_dist_threads(void);
+void     cli_dist_abort(nb_comm *c, int code);
+extern int cli_rank;   /* -1: not a data-parallel run */
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

@@ -34,21 +34,26 @@ static int finish_output(const char *cmd)
 
 int cmd_eval(int argc, char **argv)
 {
-    cli_opt opts[] = {{"data", 0, NULL}, {"batch", 0, NULL}, {"label-column", 0, NULL}, {NULL, 0, NULL}};
+    cli_opt opts[] = {{"data", 0, NULL}, {"batch", 0, NULL}, {"label-column", 0, NULL}, {"threads", 0, NULL},
+                      {NULL, 0, NULL}};
     cli_args a = {"eval", {0}, 0};
     int rc = cli_parse(argc, argv, 2, opts, &a);
     if (rc) return rc;
-    long batch = 256, label_col = -2;
+    long batch = 256, label_col = -2, threads = 0;
     if (a.npos != 1 || !cli_get(opts, "data")) {
         fprintf(stderr, "usage: nabla eval CKPT --data DIR|FILE|NAME [--batch N]\n");
         return EXIT_USAGE;
     }
-    if (!cli_int(opts, "batch", 1, 1 << 20, &batch) || !cli_int(opts, "label-column", -1, 1 << 20, &label_col))
+    if (!cli_int(opts, "batch", 1, 1 << 20, &batch) || !cli_int(opts, "label-column", -1, 1 << 20, &label_col) ||
+        !cli_int(opts, "threads", 0, 1024, &threads))
         return EXIT_USAGE;
     double mean, std;
     uint64_t seed;
     nb_model *m = load_ckpt(a.pos[0], &mean, &std, &seed, &label_col);
-    if (!m) return cli_fail_nb("eval");
+    if (!m || nb_graph_set_threads(nb_model_graph(m), (int)threads) != NB_OK) {
+        nb_model_free(m);
+        return cli_fail_nb("eval");
+    }
     nb_dataset *d = cli_load_data(cli_get(opts, "data"), "test", label_col < -1 ? -1 : (int)label_col,
                                   !nb_model_is_classifier(m), seed);
     nb_eval_result r = {0};
@@ -89,21 +94,25 @@ done:
 
 int cmd_predict(int argc, char **argv)
 {
-    cli_opt opts[] = {{"label-column", 0, NULL}, {"limit", 0, NULL}, {NULL, 0, NULL}};
+    cli_opt opts[] = {{"label-column", 0, NULL}, {"limit", 0, NULL}, {"threads", 0, NULL}, {NULL, 0, NULL}};
     cli_args a = {"predict", {0}, 0};
     int rc = cli_parse(argc, argv, 2, opts, &a);
     if (rc) return rc;
-    long label_col = -2, limit = -1;
+    long label_col = -2, limit = -1, threads = 0;
     if (a.npos != 2) {
         fprintf(stderr, "usage: nabla predict CKPT INPUT (an IDX directory, a CSV file or a synthetic set)\n");
         return EXIT_USAGE;
     }
-    if (!cli_int(opts, "label-column", -1, 1 << 20, &label_col) || !cli_int(opts, "limit", 0, 2000000000L, &limit))
+    if (!cli_int(opts, "label-column", -1, 1 << 20, &label_col) || !cli_int(opts, "limit", 0, 2000000000L, &limit) ||
+        !cli_int(opts, "threads", 0, 1024, &threads))
         return EXIT_USAGE;
     double mean, std;
     uint64_t seed;
     nb_model *m = load_ckpt(a.pos[0], &mean, &std, &seed, &label_col);
-    if (!m) return cli_fail_nb("predict");
+    if (!m || nb_graph_set_threads(nb_model_graph(m), (int)threads) != NB_OK) {
+        nb_model_free(m);
+        return cli_fail_nb("predict");
+    }
     int classifier = nb_model_is_classifier(m);
     nb_dataset *d = cli_load_data(a.pos[1], "test", label_col < -1 ? -1 : (int)label_col, !classifier, seed);
     float *out = NULL;

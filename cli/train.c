@@ -64,6 +64,19 @@ static void ckpt_meta(const nb_st_file *f, const char *key, char *buf, size_t si
     snprintf(buf, size, "%s", v ? v : "");
 }
 
+/* A failure of a collective call (nb_trainer_set_comm, resume, an epoch, an
+ * evaluation): unless the ranks could no longer communicate, every rank has
+ * the same error, so rank 0 alone says it and the job ends normally. */
+static void collective_fail(nb_comm *c, int *agreed)
+{
+    if (c && !nb_comm_failed(c)) {
+        *agreed = 1;
+        if (nb_comm_rank(c) == 0) cli_fail_nb("train");
+    } else {
+        cli_fail_nb("train");
+    }
+}
+
 static void print_eval(FILE *out, const char *name, const nb_eval_result *r)
 {
     fprintf(out, "  %s_loss %.4f", name, r->loss);
@@ -78,6 +91,7 @@ int cmd_train(int argc, char **argv)
         {"schedule", 0, NULL}, {"clip-norm", 0, NULL}, {"seed", 0, NULL}, {"val-split", 0, NULL},
         {"out", 0, NULL}, {"resume", 0, NULL}, {"log", 0, NULL}, {"label-column", 0, NULL},
         {"no-normalize", 1, NULL}, {"quiet", 1, NULL}, {"report", 0, NULL}, {"detect-anomaly", 1, NULL},
+        {"threads", 0, NULL}, {"sync-bn", 1, NULL}, {"mpi-timeout", 0, NULL}, {"mpi-bucket-kb", 0, NULL},
         {NULL, 0, NULL},
     };
     cli_args a = {"train", {0}, 0};
@@ -95,8 +109,8 @@ int cmd_train(int argc, char **argv)
     nb_st_file *ck = NULL;
     if (resume && !(ck = nb_st_read(resume))) return cli_fail_nb("train");
     char optimizer[32], schedule[32], buf[64];
-    long epochs = 10, batch = 64, seed = 1, label_col = -1;
-    double lr = 0, momentum = 0, wd = -1, clip = 0, val = 0;
+    long epochs = 10, batch = 64, seed = 1, label_col = -1, threads = 0, bucket_kb = 0;
+    double lr = 0, momentum = 0, wd = -1, clip = 0, val = 0, mpi_timeout = 60;
     ckpt_meta(ck, "optimizer", optimizer, sizeof optimizer);
     ckpt_meta(ck, "schedule", schedule, sizeof schedule);
     if (ck) {
@@ -116,10 +130,25 @@ int cmd_train(int argc, char **argv)
         !cli_int(opts, "seed", 0, 0x7fffffffL, &seed) || !cli_int(opts, "label-column", -1, 1 << 20, &label_col) ||
         !cli_num(opts, "lr", 1e-12, 1e3, &lr) || !cli_num(opts, "momentum", 0, 0.999999, &momentum) ||
         !cli_num(opts, "weight-decay", 0, 1e3, &wd) || !cli_num(opts, "clip-norm", 0, 1e12, &clip) ||
-        !cli_num(opts, "val-split", 0, 0.99, &val)) {
+        !cli_num(opts, "val-split", 0, 0.99, &val) || !cli_int(opts, "threads", 0, 1024, &threads) ||
+        !cli_num(opts, "mpi-timeout", 0, 1e7, &mpi_timeout) || !cli_int(opts, "mpi-bucket-kb", 0, 1 << 22, &bucket_kb)) {
         nb_st_free(ck);
         return EXIT_USAGE;
     }
+
+    /* one of several processes started by mpirun: join them (rank 0 alone
+     * prints, logs and writes; the others only say what goes wrong) */
+    int dist_failed, agreed = 0;
+    nb_comm *comm = cli_dist_start("train", &dist_failed);
+    if (dist_failed) {
+        nb_st_free(ck);
+        return EXIT_BAD;
+    }
+    const int rank = nb_comm_rank(comm), ranks = nb_comm_size(comm);
+    nb_comm_set_timeout(comm, mpi_timeout);
+    nb_comm_set_bucket_bytes(comm, (size_t)bucket_kb * 1024);
+    if (rank != 0) quiet = 1;
+    if (comm && !cli_get(opts, "threads")) threads = cli_dist_threads(); /* not one per CPU in every rank */
 
     nb_model *m = nb_model_from_file(spec_path, (uint64_t)seed);
     nb_dataset *train = NULL, *test = NULL, *trn = NULL, *vset = NULL;
@@ -129,6 +158,10 @@ int cmd_train(int argc, char **argv)
     nb_eval_result tr = {0}, vr = {0};
     rc = EXIT_BAD;
     if (!m) {
+        cli_fail_nb("train");
+        goto done;
+    }
+    if (nb_graph_set_threads(nb_model_graph(m), (int)threads) != NB_OK) {
         cli_fail_nb("train");
         goto done;
     }
@@ -182,11 +215,33 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     nb_trainer_set_detect_anomaly(t, cli_get(opts, "detect-anomaly") != NULL);
+    if (comm) {
+        /* the same spec, data, settings everywhere (the trainer checks its own), then the test set */
+        const nb_dataset *chk[2] = {test, vset};
+        char size[2][96];
+        for (int k = 0; k < 2; k++)
+            snprintf(size[k], sizeof size[k], "samples %zu features %zu targets %zu", chk[k] ? nb_dataset_count(chk[k]) : 0,
+                     chk[k] ? nb_dataset_sample_size(chk[k]) : 0, chk[k] ? nb_dataset_target_size(chk[k]) : 0);
+        size_t tn = test ? nb_dataset_count(test) : 0;
+        nb_comm_item items[] = {
+            {"test data size", size[0], strlen(size[0])},
+            {"test data", test ? nb_dataset_features(test) : NULL, test ? tn * nb_dataset_sample_size(test) * sizeof(float) : 0},
+            {"test targets", test ? nb_dataset_targets(test) : NULL, test ? tn * nb_dataset_target_size(test) * sizeof(float) : 0},
+            {"validation data size", size[1], strlen(size[1])},
+        };
+        if (nb_trainer_set_comm(t, comm, cli_get(opts, "sync-bn") ? NB_DIST_SYNC_BN : 0) != NB_OK ||
+            nb_comm_check_same(comm, items, (int)(sizeof items / sizeof items[0])) != NB_OK) {
+            collective_fail(comm, &agreed);
+            goto done;
+        }
+    } else if (cli_get(opts, "sync-bn") && !quiet) {
+        fprintf(stderr, "nabla train: --sync-bn has no effect in a single process\n");
+    }
     if (resume && nb_trainer_resume(t, resume) != NB_OK) {
-        cli_fail_nb("train");
+        collective_fail(comm, &agreed);
         goto done;
     }
-    if (logp) {
+    if (logp && rank == 0) {
         int fresh = !resume || access(logp, F_OK) != 0;
         if (!(log = fopen(logp, resume ? "a" : "w"))) {
             cli_fail("train", "%s: cannot write the metrics log", logp);
@@ -203,13 +258,17 @@ int cmd_train(int argc, char **argv)
     const char *extra[] = {"norm_mean", smean, "norm_std", sstd, "val_split", sval, "label_column", slabel, NULL};
 
     const nb_train_config *c = nb_trainer_config(t);
-    if (cli_get(opts, "report") &&
+    if (cli_get(opts, "report") && rank == 0 &&
         !(rep = cli_report_create(cli_get(opts, "report"), m, spec_path, source, c, nb_dataset_count(fit), mean, std)))
         goto done;
     if (!quiet)
         fprintf(stderr, "nabla train: %s on %s: %zu samples%s, batch %d, %s lr %g, %d epochs\n", spec_path,
                 source, nb_dataset_count(fit), vset ? " (+ validation)" : "", c->batch, c->optimizer, c->lr,
                 c->epochs);
+    if (!quiet && comm)
+        fprintf(stderr, "nabla train: %d ranks, each %d or %d samples of every batch of %d%s\n", ranks,
+                c->batch / ranks, (c->batch + ranks - 1) / ranks, c->batch,
+                cli_get(opts, "sync-bn") ? ", batch norm synchronised" : "");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -221,30 +280,32 @@ int cmd_train(int argc, char **argv)
         nb_train_stats s;
         if (nb_trainer_epoch(t, &s, on_step, &pg) != NB_OK) {
             if (pg.tty) fputc('\n', stderr);
-            if (!interrupted) {
+            if (strcmp(nb_last_error(), "stopped")) {
+                collective_fail(comm, &agreed);
+                goto done;
+            }
+            /* stopped between two steps (every rank after the same one): the state is exact, save it */
+            if (out && rank == 0 && nb_checkpoint_save(out, m, t, extra) != NB_OK) {
                 cli_fail_nb("train");
                 goto done;
             }
-            /* stopped between two steps: the state is exact, save it */
-            if (out && nb_checkpoint_save(out, m, t, extra) != NB_OK) {
-                cli_fail_nb("train");
-                goto done;
-            }
-            if (out)
+            if (out && rank == 0)
                 fprintf(stderr, "nabla train: interrupted in epoch %d after step %ld; wrote %s (continue "
                                 "with --resume %s)\n", e + 1, s.step, out, out);
-            else
+            else if (rank == 0)
                 fprintf(stderr, "nabla train: interrupted in epoch %d after step %ld; nothing saved (no --out)\n",
                         e + 1, s.step);
-            rc = 128 + (int)interrupted;
+            agreed = 1;
+            rc = 128 + (int)(interrupted ? interrupted : SIGINT);
             goto done;
         }
         double secs = now() - pg.start;
         if (pg.tty) fprintf(stderr, "\r\033[K");
         nb_eval_result_free(&tr);
         nb_eval_result_free(&vr);
-        if ((vset && nb_evaluate(m, vset, 256, &vr) != NB_OK) || (test && nb_evaluate(m, test, 256, &tr) != NB_OK)) {
-            cli_fail_nb("train");
+        if ((vset && nb_evaluate_comm(comm, m, vset, 256, &vr) != NB_OK) ||
+            (test && nb_evaluate_comm(comm, m, test, 256, &tr) != NB_OK)) {
+            collective_fail(comm, &agreed);
             goto done;
         }
         if (!quiet) {
@@ -256,7 +317,7 @@ int cmd_train(int argc, char **argv)
         }
         /* the checkpoint first: after a crash between the two, a resumed run
          * redoes this epoch and must not find its row in the log already */
-        if (out && nb_checkpoint_save(out, m, t, extra) != NB_OK) {
+        if (out && rank == 0 && nb_checkpoint_save(out, m, t, extra) != NB_OK) {
             cli_fail_nb("train");
             goto done;
         }
@@ -274,11 +335,12 @@ int cmd_train(int argc, char **argv)
             goto done;
     }
     if (test) {
-        if (!tr.samples && nb_evaluate(m, test, 256, &tr) != NB_OK) {
-            cli_fail_nb("train");
+        if (!tr.samples && nb_evaluate_comm(comm, m, test, 256, &tr) != NB_OK) {
+            collective_fail(comm, &agreed);
             goto done;
         }
-        if (tr.accuracy >= 0) printf("test accuracy %.4f  loss %.4f  (%zu samples)\n", tr.accuracy, tr.loss, tr.samples);
+        if (rank != 0) {
+        } else if (tr.accuracy >= 0) printf("test accuracy %.4f  loss %.4f  (%zu samples)\n", tr.accuracy, tr.loss, tr.samples);
         else printf("test loss %.6f  (%zu samples)\n", tr.loss, tr.samples);
     }
     if (out && !quiet) fprintf(stderr, "nabla train: wrote %s\n", out);
@@ -296,5 +358,11 @@ done:
     nb_dataset_free(test);
     nb_model_free(m);
     nb_st_free(ck);
+    if (comm) {
+        /* a rank that failed alone, or ranks that can no longer talk: end the whole job */
+        if (rc != EXIT_OK && (!agreed || nb_comm_failed(comm))) cli_dist_abort(comm, rc);
+        nb_comm_free(comm);
+        cli_rank = -1;
+    }
     return rc;
 }

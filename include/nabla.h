@@ -50,7 +50,8 @@ typedef enum nb_status {
     NB_ERR_NUMERIC,  /* a result that is not finite where it must be */
     NB_ERR_IO,       /* a file could not be read or written */
     NB_ERR_FORMAT,   /* a file or text that does not follow its format */
-    NB_ERR_GRADIENT  /* nb_gradcheck found a gradient that disagrees */
+    NB_ERR_GRADIENT, /* nb_gradcheck found a gradient that disagrees */
+    NB_ERR_COMM      /* processes of a data-parallel run disagree, died or timed out */
 } nb_status;
 
 /* The message of the last failed call on this thread ("" if none). The
@@ -88,6 +89,12 @@ void      nb_graph_free(nb_graph *g);        /* frees every node and plan-indepe
 /* The first error met while building this graph (NB_OK if none), and its message. */
 nb_status   nb_graph_status(const nb_graph *g);
 const char *nb_graph_error(const nb_graph *g);
+
+/* Threads for the kernels of every plan of this graph (the caller counts as
+ * one; 0: one per online CPU; default 1). Results are the same bit for bit
+ * for any number of threads on a given machine. */
+nb_status nb_graph_set_threads(nb_graph *g, int threads);
+int       nb_graph_threads(const nb_graph *g);
 
 int      nb_graph_node_count(const nb_graph *g);
 nb_node *nb_graph_node(const nb_graph *g, int i);   /* i-th node in creation order */
@@ -201,7 +208,8 @@ nb_node *nb_avg_pool2d(nb_graph *g, nb_node *x, int kh, int kw, int stride_h, in
 /* y = x W^T + b: x [..., in], weight [out, in] (PyTorch's layout), bias [out] or NULL */
 nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *weight, nb_node *bias);
 /* Zeroes each element with probability p and scales the rest by 1/(1-p) in
- * training mode (mask drawn from the plan's generator); identity in evaluation. */
+ * training mode (masks from the plan's seed and step, see nb_plan_set_step);
+ * identity in evaluation. */
 nb_node *nb_dropout(nb_graph *g, nb_node *x, float p);
 /* Batch normalisation over axis 1 of x [N, C] or [N, C, ...] (BatchNorm1d/2d):
  * training mode normalises with the batch statistics (biased variance) and
@@ -256,10 +264,22 @@ void     nb_plan_free(nb_plan *p);
 /* Training mode (the default for NB_PLAN_TRAIN plans) versus evaluation mode:
  * ops such as dropout and batch normalisation behave differently. */
 void nb_plan_set_training(nb_plan *p, int training);
-/* Seeds the plan's own random generator (dropout masks). */
+/* Seeds the plan's random masks (dropout) and its generator, and sets its
+ * step to 0. */
 void nb_plan_seed(nb_plan *p, uint64_t seed);
 /* The plan's generator itself, to save and restore its state (checkpoints). */
 nb_rng *nb_plan_rng(nb_plan *p);
+/* Random masks do not come from a stream: each element's is a hash of (the
+ * seed, the step, the node, the sample's index in the GLOBAL batch, the
+ * element's index within its sample). So a sample gets the same mask
+ * whichever process of a data-parallel run and whichever position it lands
+ * in. The step says which pass the masks are for: every forward pass in
+ * training mode advances it by one (a trainer sets it to the optimizer step);
+ * the batch offset is the index of the plan's first sample in the global
+ * batch (0, the default, for one process). */
+void     nb_plan_set_step(nb_plan *p, uint64_t step);
+uint64_t nb_plan_step(const nb_plan *p);
+void     nb_plan_set_batch_offset(nb_plan *p, int64_t offset);
 
 /* Checks, after every op, that its output (forward) and the gradients it
  * sent back (backward) are finite; the first that is not fails the pass with
@@ -648,6 +668,7 @@ typedef struct nb_train_config {
 } nb_train_config;
 
 typedef struct nb_trainer nb_trainer;
+typedef struct nb_comm nb_comm;   /* processes of a data-parallel run, see below */
 
 /* Statistics of one step or epoch: mean loss over samples, accuracy (-1 for
  * regression), samples seen. */
@@ -690,10 +711,89 @@ typedef struct nb_eval_result {
  * an earlier result first. On failure r holds nothing to free. */
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, int batch, nb_eval_result *r);
 void      nb_eval_result_free(nb_eval_result *r);
+/* nb_evaluate over the processes of c (NULL: this one alone): each
+ * evaluates a contiguous share of d and the counts are summed, so every
+ * process gets the result over all of d. Collective: every process calls it
+ * with the same d and batch. */
+nb_status nb_evaluate_comm(nb_comm *c, nb_model *m, const nb_dataset *d, int batch, nb_eval_result *r);
 /* Outputs of the last layer for n samples (x: n x input size floats) into
  * out (n x output size floats); softmax is NOT applied. */
 nb_status nb_model_predict(nb_model *m, const float *x, size_t n, float *out);
 size_t    nb_model_output_size(const nb_model *m);   /* floats per sample */
+
+/* ------------------------------------------------------------------ */
+/* Data-parallel training over MPI (docs/distributed.md). Every process
+ * (rank) holds the whole model and trains on a disjoint shard of every
+ * global batch, all taken from the same shuffled order; gradients are summed
+ * across ranks, each weighted by its shard's share of the batch, so every
+ * rank takes the step of the mean loss over the global batch, and the
+ * weights stay identical everywhere. Needs a build with MPI (`make MPI=1`);
+ * otherwise nb_comm_world fails saying so, and a NULL communicator means
+ * one process everywhere.
+ *
+ * Collectives wait at most the communicator's time limit: a rank that died,
+ * stopped or hangs turns into NB_ERR_COMM naming it on the others, never a
+ * hang. After such an error the communicator is unusable: end the job (an
+ * MPI program calls MPI_Abort). Every call marked collective must be made
+ * by every rank, in the same order.                                     */
+
+/* 1 when this library was built with MPI. */
+int      nb_have_mpi(void);
+/* All processes of the job (MPI_COMM_WORLD, duplicated; MPI initialised
+ * with MPI_Init_thread(FUNNELED) unless the program already did). Collective.
+ * NULL with NB_ERR_STATE when built without MPI. */
+nb_comm *nb_comm_world(void);
+/* The processes of an MPI communicator of the program's: mpi_comm points to
+ * an MPI_Comm (duplicated; MPI must be initialised). Collective. */
+nb_comm *nb_comm_from_mpi(const void *mpi_comm);
+/* Frees c; finalises MPI if nb_comm_world initialised it and no collective
+ * failed (after a failure the job must be aborted instead). */
+void     nb_comm_free(nb_comm *c);
+int      nb_comm_rank(const nb_comm *c);    /* 0 for NULL */
+int      nb_comm_size(const nb_comm *c);    /* 1 for NULL */
+/* The time limit of every collective, in seconds (default 60; <= 0: none). */
+void     nb_comm_set_timeout(nb_comm *c, double seconds);
+double   nb_comm_timeout(const nb_comm *c);
+/* Sums n doubles over every rank, in place; every rank gets the same bits.
+ * Collective. */
+nb_status nb_comm_allreduce(nb_comm *c, double *buf, size_t n);
+/* Checks that every rank holds the same bytes for each item (hashes are
+ * compared): NB_OK, or NB_ERR_COMM on every rank with a message naming the
+ * items and the ranks that differ from rank 0. Collective. */
+typedef struct nb_comm_item {
+    const char *what;        /* e.g. "model spec" */
+    const void *data;
+    size_t bytes;
+} nb_comm_item;
+nb_status nb_comm_check_same(nb_comm *c, const nb_comm_item *items, int n);
+/* Every rank's local status: NB_OK when all are NB_OK; otherwise every rank
+ * returns an error with the same message, "WHAT failed on rank R: <rank R's
+ * message>" (a failed rank keeps its own status, the others get
+ * NB_ERR_COMM). Collective. */
+nb_status nb_comm_agree(nb_comm *c, nb_status local, const char *what);
+/* 1 once a collective of c failed or timed out: the ranks can no longer
+ * work together, and the job must be ended (MPI_Abort). */
+int       nb_comm_failed(const nb_comm *c);
+
+/* Gradient buckets: 0 (the default) sums all gradients in one allreduce
+ * after the backward pass; bytes > 0 starts summing each bucket of about
+ * that many bytes as soon as backward has finished writing it, overlapping
+ * communication with the rest of the backward pass (docs/distributed.md
+ * has the measurements: on one machine it does not pay). */
+void     nb_comm_set_bucket_bytes(nb_comm *c, size_t bytes);
+
+enum {
+    NB_DIST_SYNC_BN = 1      /* batch norm with the global batch's statistics
+                                (default: each rank its shard's, as PyTorch DDP) */
+};
+/* Makes t train data-parallel over c (NULL: back to one process). The
+ * global batch is t's configured batch. Collective: checks that every rank
+ * has the same spec, data, settings and position (NB_ERR_COMM naming the
+ * ranks otherwise), broadcasts rank 0's weights and buffers, and re-plans
+ * for this rank's shard. Call it before nb_trainer_resume. c must outlive t
+ * (or be detached first). nb_trainer_epoch becomes collective. */
+nb_status nb_trainer_set_comm(nb_trainer *t, nb_comm *c, unsigned flags);
+nb_comm  *nb_trainer_comm(const nb_trainer *t);
 
 /* ------------------------------------------------------------------ */
 /* Checkpoints: one safetensors file with the model's state dict (PyTorch

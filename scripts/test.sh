@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh make gcc libc6-dev pkg-config zlib1g-dev python3 python3-numpy python3-torch \
-    dataset-fashion-mnist clang libclang-rt-dev chromium graphviz valgrind
+    dataset-fashion-mnist clang libclang-rt-dev chromium graphviz valgrind libopenmpi-dev openmpi-bin
 if [ "${FUZZ_SECONDS:-60}" != 0 ]; then make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"; fi
 make test
 make test SAN=1

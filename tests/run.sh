@@ -46,6 +46,7 @@ sh tests/test_graph.sh; count "nabla graph: DOT and SVG of the computation graph
 sh tests/test_report.sh; count "nabla train --report: the HTML page, parsed and rendered in Chromium (test_report)" $?
 sh tests/test_bad_inputs.sh; count "bad inputs: one line, exit 1 or 2 (test_bad_inputs)" $?
 sh tests/test_kill.sh; count "SIGKILL at random moments and a full disk leave a valid checkpoint (test_kill)" $?
+sh tests/test_mpi.sh; count "data-parallel over MPI: 2 ranks = 1 process, resume, dead ranks, mismatches (test_mpi)" $?
 # valgrind and the sanitizers do not mix: memcheck runs on the plain build
 if [ "${SAN:-0}" != 1 ]; then
     sh tests/test_valgrind.sh; count "valgrind memcheck: no leak, no invalid access (test_valgrind)" $?

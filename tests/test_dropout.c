@@ -1,7 +1,8 @@
 /*
  * test_dropout.c - dropout: the share of zeros over many elements, the
  * scaling of the kept ones, identity in evaluation mode and for p = 0,
- * masks repeatable from the plan's seed, gradients (checked in training
+ * masks repeatable from the plan's seed and the same whatever the partition
+ * of the batch (data-parallel training), gradients (checked in training
  * mode: gradcheck reseeds the plan before each pass, so the mask is fixed)
  * and argument errors.
  */
@@ -191,4 +192,81 @@ NB_TEST(test_dropout_errors)
     CHECK(nb_dropout(g, NULL, 0.5f) == NULL);
     CHECK(nb_graph_status(g) == NB_OK);
     nb_graph_free(g);
+}
+
+/* Data-parallel training splits a global batch across processes: a sample's
+ * mask must not depend on where it lands. Two plans of 3 and 5 samples at
+ * batch offsets 0 and 3 draw exactly the masks of one plan of 8 - with the
+ * batch axis first ([N, 4, 6]) and inside ([4, N, 6]). */
+static void partition_case(int batch_axis)
+{
+    const int64_t shape[3] = {batch_axis == 0 ? NB_BATCH : 4, batch_axis == 0 ? 4 : NB_BATCH, 6};
+    nb_graph *g = nb_graph_create();
+    nb_node *x = nb_input(g, "x", 3, shape);
+    nb_node *y = nb_dropout(g, x, 0.5f);
+    CHECK_PTR(y);
+    if (!y) return;
+    nb_plan *full = nb_plan_create(g, NULL, 8, 0);
+    nb_plan *part[2] = {nb_plan_create(g, NULL, 3, 0), nb_plan_create(g, NULL, 5, 0)};
+    CHECK_PTR(full);
+    CHECK_PTR(part[0]);
+    CHECK_PTR(part[1]);
+    /* element (i, j, k) of the global [8, 4, 6] (or [4, 8, 6]) holds 1 + its index */
+    size_t n;
+    float *xf = nb_plan_data(full, x, &n);
+    for (size_t i = 0; i < n; i++) xf[i] = 1.0f + (float)i;
+    nb_plan_set_training(full, 1);
+    nb_plan_seed(full, 11);
+    nb_plan_set_step(full, 7);
+    CHECK_OK(nb_plan_forward(full));
+    CHECK(nb_plan_step(full) == 8);
+    const float *yf = nb_plan_data(full, y, NULL);
+    int off = 0, bad = 0;
+    for (int k = 0; k < 2; k++) {
+        int b = k ? 5 : 3;
+        float *xp = nb_plan_data(part[k], x, NULL);
+        /* the shard's values, then its forward pass */
+        for (int i = 0; i < (batch_axis == 0 ? b : 4); i++)
+            for (int j = 0; j < (batch_axis == 0 ? 4 : b); j++)
+                for (int l = 0; l < 6; l++) {
+                    size_t at = batch_axis == 0 ? ((size_t)(off + i) * 4 + (size_t)j) * 6 + (size_t)l
+                                                : ((size_t)i * 8 + (size_t)(off + j)) * 6 + (size_t)l;
+                    size_t local = batch_axis == 0 ? ((size_t)i * 4 + (size_t)j) * 6 + (size_t)l
+                                                   : ((size_t)i * (size_t)b + (size_t)j) * 6 + (size_t)l;
+                    xp[local] = xf[at];
+                }
+        nb_plan_set_training(part[k], 1);
+        nb_plan_seed(part[k], 11);
+        nb_plan_set_step(part[k], 7);
+        nb_plan_set_batch_offset(part[k], off);
+        CHECK_OK(nb_plan_forward(part[k]));
+        const float *yp = nb_plan_data(part[k], y, NULL);
+        for (size_t i = 0; i < (size_t)b * 24; i++) {
+            /* xp[i] holds 1 + its global index: find the global output */
+            size_t at = (size_t)xp[i] - 1;
+            bad += yp[i] != yf[at];
+        }
+        off += b;
+    }
+    CHECK(bad == 0);
+    /* another step, or the same shard at another offset: other masks */
+    float first[72];
+    memcpy(first, nb_plan_data(part[0], y, NULL), sizeof first);
+    nb_plan_set_step(part[0], 8);
+    CHECK_OK(nb_plan_forward(part[0]));
+    CHECK(memcmp(first, nb_plan_data(part[0], y, NULL), sizeof first) != 0);
+    nb_plan_set_step(part[0], 7);
+    nb_plan_set_batch_offset(part[0], 1);
+    CHECK_OK(nb_plan_forward(part[0]));
+    CHECK(memcmp(first, nb_plan_data(part[0], y, NULL), sizeof first) != 0);
+    nb_plan_free(full);
+    nb_plan_free(part[0]);
+    nb_plan_free(part[1]);
+    nb_graph_free(g);
+}
+
+NB_TEST(test_dropout_partition)
+{
+    partition_case(0);
+    partition_case(1);
 }

@@ -7,6 +7,7 @@
 #include "../src/core/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
@@ -58,4 +59,30 @@ NB_TEST(test_gemm_against_naive)
                 for (int j = N; j < ldc; j++) CHECK(C2[i * ldc + j] == C3[i * ldc + j]);
             free(A), free(B), free(C1), free(C2), free(C3);
         }
+}
+
+NB_TEST(test_gemm_threads_bit_identical)
+{
+    /* every element is summed in the same order whatever the thread count */
+    static const int sizes[][3] = {{64, 196, 288}, {300, 70, 513}, {7, 1000, 33}, {128, 128, 600}};
+    nb_pool *pool = nb_pool_create(3);
+    CHECK_PTR(pool);
+    nb_rng r;
+    nb_rng_seed(&r, 9);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = t >> 1;
+            float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
+            float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
+            nb_fill_uniform(A, (size_t)M * K, -1, 1, &r);
+            nb_fill_uniform(B, (size_t)K * N, -1, 1, &r);
+            nb_fill_uniform(C1, (size_t)M * N, -1, 1, &r);
+            memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+            nb_sgemm_builtin_pool(NULL, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C1, N);
+            nb_sgemm_builtin_pool(pool, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C2, N);
+            if (memcmp(C1, C2, sizeof(float) * (size_t)M * N))
+                nb_test_fail(__FILE__, __LINE__, "gemm %dx%dx%d ta=%d tb=%d differs with 3 threads", M, N, K, ta, tb);
+            free(A), free(B), free(C1), free(C2);
+        }
+    nb_pool_free(pool);
 }

@@ -459,3 +459,29 @@ NB_TEST(test_checkpoint_refuses_non_finite_weights)
     nb_model_free(m);
     unlink(path);
 }
+
+NB_TEST(test_trainer_threads_bit_identical)
+{
+    /* a convolutional network trained with 1 and with 3 threads: the same bits */
+    nb_dataset *d = nb_dataset_synthetic("spiral", 96, 2);
+    static const char *spec = "input 2\nlinear 192\nrelu\nlinear 64\nrelu\nlinear 3\nloss softmax_cross_entropy\n";
+    float w[2][20000];
+    size_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        nb_model *m = nb_model_from_text(spec, "t.nn", 3);
+        CHECK_OK(nb_graph_set_threads(nb_model_graph(m), k ? 3 : 1));
+        CHECK(nb_graph_threads(nb_model_graph(m)) == (k ? 3 : 1));
+        nb_train_config c = {0};
+        c.batch = 96;
+        c.optimizer = "adam";
+        nb_trainer *t = nb_trainer_create(m, d, &c);
+        train_epochs(t, 3);
+        n = nb_graph_param_numel(nb_model_graph(m));
+        CHECK(n <= 20000);
+        memcpy(w[k], nb_graph_param_data(nb_model_graph(m)), n * sizeof(float));
+        nb_trainer_free(t);
+        nb_model_free(m);
+    }
+    CHECK(!memcmp(w[0], w[1], n * sizeof(float)));
+    nb_dataset_free(d);
+}

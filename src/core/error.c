@@ -34,6 +34,7 @@ const char *nb_status_str(nb_status s)
     case NB_ERR_IO: return "i/o error";
     case NB_ERR_FORMAT: return "format error";
     case NB_ERR_GRADIENT: return "gradient mismatch";
+    case NB_ERR_COMM: return "communication error";
     }
     return "unknown status";
 }

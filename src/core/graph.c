@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 nb_graph *nb_graph_create(void)
 {
@@ -35,8 +36,27 @@ void nb_graph_free(nb_graph *g)
     nb_free(g->pgrad);
     nb_free(g->cdata);
     nb_free(g->errmsg);
+    nb_pool_free(g->pool);
     nb_free(g);
 }
+
+nb_status nb_graph_set_threads(nb_graph *g, int threads)
+{
+    if (!g) return nb_set_error(NB_ERR_ARG, "graph_set_threads: NULL graph");
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads > 1024) return nb_set_error(NB_ERR_ARG, "graph_set_threads: %d threads, at most 1024", threads);
+    if (threads == nb_pool_threads(g->pool)) return NB_OK;
+    nb_pool *p = NULL;
+    if (threads > 1 && !(p = nb_pool_create(threads))) return NB_ERR_NOMEM;
+    nb_pool_free(g->pool);
+    g->pool = p;
+    return NB_OK;
+}
+
+int nb_graph_threads(const nb_graph *g) { return g ? nb_pool_threads(g->pool) : 1; }
 
 nb_status nb_graph_status(const nb_graph *g) { return g ? g->status : NB_ERR_ARG; }
 

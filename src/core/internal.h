@@ -50,6 +50,8 @@ int    nb_broadcast_shape(const nb_shape *a, const nb_shape *b, nb_shape *out);
  * broadcast axes get stride 0. Fills st[out->ndim]. */
 void   nb_broadcast_strides(const nb_shape *in, const nb_shape *out, int64_t *st);
 
+typedef struct nb_pool nb_pool;
+
 /* ---- runtime tensors ----------------------------------------------- */
 
 /* A node's buffers in one plan: shape, value and (when needed) gradient. */
@@ -102,7 +104,36 @@ typedef struct nb_exec {
     void *scratch;          /* temporary bytes, shared by all nodes (op's scratch_bytes) */
     int training;
     nb_rng *rng;
+    nb_pool *pool;          /* threads for the kernels (NULL: the caller's only) */
+    /* Random masks are a function of (seed, step, the sample's index in the
+     * global batch, the element's index within its sample), whatever the
+     * partition of the batch across processes (ops/dropout.c). */
+    uint64_t seed, step;
+    int64_t batch_offset;   /* index of the plan's first sample in the global batch */
+    const struct nb_sync *sync; /* cross-process reductions; NULL: one process */
+    nb_status *status;      /* where a backward that fails (a sync) reports it */
 } nb_exec;
+
+/* Reductions across processes that an op needs in data-parallel training
+ * (synchronised batch normalisation), set on a plan by the trainer. */
+typedef struct nb_sync {
+    /* Sums n doubles over every process, in place; every process gets the
+     * same bits. A failure (a dead or stuck process) returns its status and
+     * sets the message. */
+    nb_status (*allreduce)(void *ctx, double *buf, size_t n);
+    void *ctx;
+    /* This process's share of the global loss, n_local / n_global: its
+     * gradients are multiplied by it before they are summed across processes. */
+    double weight;
+} nb_sync;
+
+/* The plan's cross-process reductions (NULL: none, the default). Copied. */
+void nb_plan_set_sync(nb_plan *p, const nb_sync *s);
+/* Called after the backward step of every node (in backward order, from the
+ * target down to node 0), so that data-parallel training can start summing a
+ * bucket of parameter gradients as soon as the last op that writes it has
+ * run. A status other than NB_OK stops the backward pass with it. */
+void nb_plan_set_backward_hook(nb_plan *p, nb_status (*hook)(void *user, int node), void *user);
 
 /* Op flags */
 enum {
@@ -163,6 +194,7 @@ struct nb_graph {
     float *cdata;
     size_t cnumel, ccap;
     unsigned version;        /* bumped by every change plans depend on */
+    nb_pool *pool;           /* threads for every plan of this graph (NULL: one) */
     nb_status status;        /* first build error */
     char *errmsg;
 };
@@ -175,15 +207,33 @@ nb_node *nb_graph_add_node(nb_graph *g, nb_op_kind op, int n_in, nb_node *const 
 /* Records a build error in g (first one wins) and returns NULL. */
 nb_node *nb_graph_fail(nb_graph *g, nb_status st);
 
+/* ---- threads (pool.c) --------------------------------------------------- */
+
+/* A pool of `threads` threads in all (the caller counts as one). */
+nb_pool *nb_pool_create(int threads);
+void     nb_pool_free(nb_pool *p);
+int      nb_pool_threads(const nb_pool *p);   /* 1 for NULL */
+/* fn(ctx, t) for t = 0..ntasks-1, spread over the pool; returns when all are
+ * done. Allocates nothing. p may be NULL (runs on the caller). */
+void     nb_pool_run(nb_pool *p, int ntasks, void (*fn)(void *ctx, int task), void *ctx);
+/* fn(ctx, lo, hi) over disjoint ranges covering [0, n), each at least grain
+ * long (except the last), spread over the pool. */
+void     nb_pool_for(nb_pool *p, size_t n, size_t grain, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);
+
 /* ---- kernels (kernels/gemm.c) ---------------------------------------- */
 
 /* Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
  * op(A) = A (lda >= K) or A^T (A stored [K,M], lda >= M); likewise B. */
 void nb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
-/* The portable blocked kernel, exported for tests that compare against BLAS. */
+/* The same spread over a thread pool (NULL: the caller's thread). */
+void nb_sgemm_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                   const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* The built-in blocked kernel, exported for tests that compare against BLAS. */
 void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc);
+void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 #endif /* NB_INTERNAL_H */

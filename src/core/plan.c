@@ -33,6 +33,13 @@ struct nb_plan {
     int training;
     int detect_anomaly;      /* check every op's output and gradients for NaN/Inf */
     nb_rng rng;
+    uint64_t seed, step;     /* random masks: nb_plan_seed, nb_plan_set_step */
+    int64_t batch_offset;    /* nb_plan_set_batch_offset */
+    nb_sync sync;            /* cross-process reductions (has_sync) */
+    int has_sync;
+    nb_status bwd_status;    /* a backward op that failed reports here */
+    nb_status (*hook)(void *user, int node);   /* after each backward step */
+    void *hook_user;
     nb_tensor *t;            /* per node */
     nb_tensor **inptr;       /* per node, its inputs' tensors (offsets in in_off) */
     int *in_off;
@@ -183,6 +190,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     p->flags = flags;
     p->training = (flags & NB_PLAN_TRAIN) != 0;
     nb_rng_seed(&p->rng, 0x6e61626c61ull);
+    p->seed = 0x6e61626c61ull;
 
     size_t n_in_total = 0;
     for (int i = 0; i < n; i++) n_in_total += (size_t)g->nodes[i]->n_in;
@@ -373,7 +381,8 @@ static nb_exec exec_for(nb_plan *p, int i)
 {
     nb_node *nd = p->g->nodes[i];
     nb_exec e = {nd, nd->n_in, p->inptr + p->in_off[i], &p->t[i], p->saved[i], p->scratch,
-                 p->training, &p->rng};
+                 p->training, &p->rng, p->g->pool,
+                 p->seed, p->step, p->batch_offset, p->has_sync ? &p->sync : NULL, &p->bwd_status};
     return e;
 }
 
@@ -417,13 +426,17 @@ nb_status nb_plan_forward(nb_plan *p)
         if (!def->forward) continue; /* leaves and views */
         nb_exec e = exec_for(p, i);
         st = def->forward(&e);
-        if (st != NB_OK) return st;
+        if (st != NB_OK) break;
         if (p->detect_anomaly) {
             size_t at = first_non_finite(p->t[i].x, p->t[i].n);
-            if (at < p->t[i].n) return anomaly(p, i, "the output", &p->t[i], p->t[i].x, at);
+            if (at < p->t[i].n) {
+                st = anomaly(p, i, "the output", &p->t[i], p->t[i].x, at);
+                break;
+            }
         }
     }
-    return NB_OK;
+    if (p->training) p->step++; /* the next pass draws new masks */
+    return st;
 }
 
 nb_status nb_plan_backward(nb_plan *p, const float *seed_grad)
@@ -433,7 +446,9 @@ nb_status nb_plan_backward(nb_plan *p, const float *seed_grad)
     if (st != NB_OK) return st;
     if (p->target < 0)
         return nb_set_error(NB_ERR_STATE, "plan_backward: this plan was built without a target");
+    p->bwd_status = NB_OK;
     for (int i = p->target; i >= 0; i--) {
+        if (i < p->target && p->hook && (st = p->hook(p->hook_user, i + 1)) != NB_OK) return st;
         for (int k = p->zero_ptr[i]; k < p->zero_ptr[i + 1]; k++)
             memset(p->zero_buf[k]->g, 0, p->zero_buf[k]->n * sizeof(float));
         if (i == p->target) {
@@ -445,6 +460,7 @@ nb_status nb_plan_backward(nb_plan *p, const float *seed_grad)
         if (!def->backward) continue;
         nb_exec e = exec_for(p, i);
         def->backward(&e);
+        if (p->bwd_status != NB_OK) return p->bwd_status;
         if (p->detect_anomaly)
             for (int k = 0; k < e.n_in; k++) {
                 const nb_tensor *in = e.in[k];
@@ -456,6 +472,7 @@ nb_status nb_plan_backward(nb_plan *p, const float *seed_grad)
                 }
             }
     }
+    if (p->hook && (st = p->hook(p->hook_user, 0)) != NB_OK) return st;
     return NB_OK;
 }
 
@@ -520,7 +537,36 @@ void nb_plan_set_training(nb_plan *p, int training)
 
 void nb_plan_seed(nb_plan *p, uint64_t seed)
 {
-    if (p) nb_rng_seed(&p->rng, seed);
+    if (!p) return;
+    nb_rng_seed(&p->rng, seed);
+    p->seed = seed;
+    p->step = 0;
+}
+
+void nb_plan_set_step(nb_plan *p, uint64_t step)
+{
+    if (p) p->step = step;
+}
+
+uint64_t nb_plan_step(const nb_plan *p) { return p ? p->step : 0; }
+
+void nb_plan_set_batch_offset(nb_plan *p, int64_t offset)
+{
+    if (p) p->batch_offset = offset >= 0 ? offset : 0;
+}
+
+void nb_plan_set_sync(nb_plan *p, const nb_sync *s)
+{
+    if (!p) return;
+    p->has_sync = s != NULL;
+    if (s) p->sync = *s;
+}
+
+void nb_plan_set_backward_hook(nb_plan *p, nb_status (*hook)(void *user, int node), void *user)
+{
+    if (!p) return;
+    p->hook = hook;
+    p->hook_user = user;
 }
 
 nb_rng *nb_plan_rng(nb_plan *p) { return p ? &p->rng : NULL; }

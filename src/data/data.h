@@ -36,4 +36,10 @@ nb_dataset *nb_dataset_new(size_t count, const nb_shape *shape, size_t target_si
  * as a C string; *len does not count it. Errors name the path. */
 nb_status nb_data_read_file(const char *path, unsigned char **data, size_t *len);
 
+/* Copies the next n samples of the loader's epoch into x and y (either may
+ * be NULL), whatever its batch size: fewer only at the end of the epoch.
+ * Returns how many. A data-parallel rank takes its shard of each global
+ * batch this way, skipping the others' (nb_loader_skip). */
+size_t nb_loader_take(nb_loader *l, size_t n, float *x, float *y);
+
 #endif /* NB_DATA_H */

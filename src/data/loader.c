@@ -81,12 +81,12 @@ void nb_loader_start(nb_loader *l, int epoch)
     l->pos = 0;
 }
 
-size_t nb_loader_next(nb_loader *l, float *x, float *y)
+size_t nb_loader_take(nb_loader *l, size_t n, float *x, float *y)
 {
     if (!l || l->pos >= l->d->count) return 0;
     const nb_dataset *d = l->d;
     size_t k = d->count - l->pos;
-    if (k > l->batch) k = l->batch;
+    if (k > n) k = n;
     size_t sx = d->sample_size, sy = d->target_size;
     for (size_t i = 0; i < k; i++) {
         size_t s = l->order[l->pos + i];
@@ -95,6 +95,11 @@ size_t nb_loader_next(nb_loader *l, float *x, float *y)
     }
     l->pos += k;
     return k;
+}
+
+size_t nb_loader_next(nb_loader *l, float *x, float *y)
+{
+    return l ? nb_loader_take(l, l->batch, x, y) : 0;
 }
 
 size_t nb_loader_batches(const nb_loader *l)

@@ -3,7 +3,7 @@
  *
  *   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
  *
- * nb_sgemm() goes to a CBLAS (OpenBLAS) when the library is built with
+ * nb_sgemm_pool() goes to a CBLAS (OpenBLAS) when the library is built with
  * NB_HAVE_CBLAS, else to the built-in kernel below.
  *
  * The built-in kernel is the classic blocked scheme: a KC x NC block of
@@ -13,11 +13,17 @@
  * depth. Packing makes every transpose the same cost (one strided copy of a
  * block) and lets the micro-kernel read both operands contiguously.
  *
- * The micro-kernel uses the GCC/Clang vector extension (plain loops for other
- * compilers); it is compiled three times (AVX-512, AVX2+FMA, baseline) and the CPU picks one at
- * load time (GCC/Clang target_clones), so one binary is fast on new machines
- * and still runs on old ones. Results can differ in the last bit between
- * machines (FMA), never between runs on one machine.
+ * Micro-kernels, chosen at run time from the CPU's features (never its model):
+ *   AVX-512  8 x 32 tile: 16 zmm accumulators, two FMAs per broadcast
+ *   AVX2+FMA 6 x 16 tile: 12 ymm accumulators
+ *   portable 6 x 16 tile, plain C
+ * They use the GCC/Clang vector extension (one source, compiled per target).
+ *
+ * Threads: each (NC, KC) block of B is packed by all threads (one panel per
+ * task), then the tiles of C are shared out, each task packing its own A
+ * block. Every element of C is summed over K in the same order whatever the
+ * number of threads, so results are bit-identical for any thread count (on a
+ * given machine: FMA rounds differently from multiply-then-add).
  */
 #include "../core/internal.h"
 
@@ -27,66 +33,110 @@
 #include <cblas.h>
 #endif
 
-enum { MR = 6, NR = 16, KC = 128, NC = 256, MC = 96 };
+enum { KC = 384, NC = 512, MC = 96, MR_MAX = 8, NR_MAX = 32 };
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__SANITIZE_ADDRESS__)
-#define NB_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define NB_CLONES
-#endif
+typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr);
 
-/* C[MR x NR] (leading dimension ldc, only mr x nr valid) += A panel * B panel:
- * a: kc x MR (row k holds the MR values of column k of the A block),
- * b: kc x NR. */
+/* ---- micro-kernels ------------------------------------------------------ */
+
 #if defined(__GNUC__)
-/* GCC/Clang vector extension: 16 floats, one AVX-512 register (two AVX2
- * ones, four SSE ones); accumulators stay in registers for the whole loop */
 typedef float nb_v16 __attribute__((vector_size(64)));
-
-/* unaligned 16-float load and store, as memcpy (a macro: no vector-typed
- * function boundary, whose ABI would depend on the clone) */
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(nb_v16))
 #define STORE16(p, v) memcpy((p), &(v), sizeof(nb_v16))
 
-NB_CLONES
-static void micro_kernel(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+/* Adds the accumulators acc[rows][cols] to C, only mr x nr of them valid. */
+#define ADD_TILE(ROWS, VECS)                                                         \
+    do {                                                                             \
+        if (nr == (VECS) * 16) {                                                     \
+            for (int r = 0; r < mr; r++)                                             \
+                for (int v = 0; v < (VECS); v++) {                                   \
+                    nb_v16 t;                                                        \
+                    LOAD16(t, c + (size_t)r * ldc + 16 * v);                         \
+                    t += acc[r][v];                                                  \
+                    STORE16(c + (size_t)r * ldc + 16 * v, t);                        \
+                }                                                                    \
+        } else {                                                                     \
+            for (int r = 0; r < mr; r++)                                             \
+                for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] += acc[r][j / 16][j % 16]; \
+        }                                                                            \
+    } while (0)
+
+#if defined(__x86_64__) || defined(__i386__)
+/* 8 x 32: a is kc x 8, b is kc x 32 */
+__attribute__((target("avx512f"))) static void kernel_8x32(int kc, const float *a, const float *b, float *c,
+                                                           int ldc, int mr, int nr)
 {
-    nb_v16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0};
-    for (int k = 0; k < kc; k++, a += MR, b += NR) {
-        nb_v16 bk;
-        LOAD16(bk, b);
-        c0 += a[0] * bk;
-        c1 += a[1] * bk;
-        c2 += a[2] * bk;
-        c3 += a[3] * bk;
-        c4 += a[4] * bk;
-        c5 += a[5] * bk;
-    }
-    nb_v16 acc[MR] = {c0, c1, c2, c3, c4, c5};
-    if (nr == NR) {
-        for (int r = 0; r < mr; r++) {
-            nb_v16 v;
-            LOAD16(v, c + (size_t)r * ldc);
-            v += acc[r];
-            STORE16(c + (size_t)r * ldc, v);
+    nb_v16 acc[8][2];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++, a += 8, b += 32) {
+        nb_v16 b0, b1;
+        LOAD16(b0, b);
+        LOAD16(b1, b + 16);
+        for (int r = 0; r < 8; r++) {
+            acc[r][0] += a[r] * b0;
+            acc[r][1] += a[r] * b1;
         }
-    } else {
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] += acc[r][j];
     }
+    ADD_TILE(8, 2);
+}
+
+/* 6 x 16 with AVX2 and FMA: each 16-float vector is two ymm registers */
+__attribute__((target("avx2,fma"))) static void kernel_6x16_avx2(int kc, const float *a, const float *b,
+                                                                 float *c, int ldc, int mr, int nr)
+{
+    nb_v16 acc[6][1];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++, a += 6, b += 16) {
+        nb_v16 b0;
+        LOAD16(b0, b);
+        for (int r = 0; r < 6; r++) acc[r][0] += a[r] * b0;
+    }
+    ADD_TILE(6, 1);
+}
+#endif
+
+static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+{
+    nb_v16 acc[6][1];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++, a += 6, b += 16) {
+        nb_v16 b0;
+        LOAD16(b0, b);
+        for (int r = 0; r < 6; r++) acc[r][0] += a[r] * b0;
+    }
+    ADD_TILE(6, 1);
 }
 #else
-static void micro_kernel(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
 {
-    float acc[MR][NR];
+    float acc[6][16];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++)
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) acc[r][j] += a[k * MR + r] * b[k * NR + j];
+        for (int r = 0; r < 6; r++)
+            for (int j = 0; j < 16; j++) acc[r][j] += a[k * 6 + r] * b[k * 16 + j];
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] += acc[r][j];
 }
 #endif
+
+typedef struct {
+    int mr, nr;
+    nb_ukernel fn;
+} nb_arch;
+
+/* The best kernel this CPU runs. No cached state: the check is a few
+ * instructions, and the library keeps no mutable globals. */
+static nb_arch pick_arch(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return (nb_arch){6, 16, kernel_6x16_avx2};
+#endif
+    return (nb_arch){6, 16, kernel_6x16};
+}
+
+/* ---- packing ------------------------------------------------------------ */
 
 /* Scales C by beta; beta == 0 overwrites (so NaN in C does not survive). */
 static void scale_c(int M, int N, float beta, float *C, int ldc)
@@ -99,78 +149,130 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
     }
 }
 
-/* op(B)[k0:k0+kc, j0:j0+nc] into NR-wide panels, zero-padded to whole panels. */
-static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int j0, int nc, float *bp)
+/* op(B)[k0:k0+kc, j0:j0+w] into one nr-wide panel, zero-padded. */
+static void pack_b_panel(int trans_b, const float *B, int ldb, int k0, int kc, int j0, int w, int nr, float *dst)
 {
-    for (int jp = 0; jp < nc; jp += NR) {
-        int w = nc - jp < NR ? nc - jp : NR;
-        float *dst = bp + (size_t)jp * kc;
-        for (int k = 0; k < kc; k++, dst += NR) {
-            if (!trans_b) {
-                const float *src = B + (size_t)(k0 + k) * ldb + j0 + jp;
-                for (int j = 0; j < w; j++) dst[j] = src[j];
-            } else {
-                const float *src = B + (size_t)(j0 + jp) * ldb + k0 + k;
-                for (int j = 0; j < w; j++) dst[j] = src[(size_t)j * ldb];
-            }
-            for (int j = w; j < NR; j++) dst[j] = 0.0f;
+    for (int k = 0; k < kc; k++, dst += nr) {
+        if (!trans_b) {
+            const float *src = B + (size_t)(k0 + k) * ldb + j0;
+            for (int j = 0; j < w; j++) dst[j] = src[j];
+        } else {
+            const float *src = B + (size_t)j0 * ldb + k0 + k;
+            for (int j = 0; j < w; j++) dst[j] = src[(size_t)j * ldb];
         }
+        for (int j = w; j < nr; j++) dst[j] = 0.0f;
     }
 }
 
-/* alpha * op(A)[i0:i0+mc, k0:k0+kc] into MR-tall panels, zero-padded. */
-static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc, float alpha,
+/* alpha * op(A)[i0:i0+mc, k0:k0+kc] into mr-tall panels, zero-padded. */
+static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc, float alpha, int mr,
                    float *ap)
 {
-    for (int ip = 0; ip < mc; ip += MR) {
-        int h = mc - ip < MR ? mc - ip : MR;
+    for (int ip = 0; ip < mc; ip += mr) {
+        int h = mc - ip < mr ? mc - ip : mr;
         float *dst = ap + (size_t)ip * kc;
-        for (int k = 0; k < kc; k++, dst += MR) {
+        for (int k = 0; k < kc; k++, dst += mr) {
             for (int r = 0; r < h; r++) {
                 float v = trans_a ? A[(size_t)(k0 + k) * lda + i0 + ip + r]
                                   : A[(size_t)(i0 + ip + r) * lda + k0 + k];
                 dst[r] = alpha * v;
             }
-            for (int r = h; r < MR; r++) dst[r] = 0.0f;
+            for (int r = h; r < mr; r++) dst[r] = 0.0f;
         }
     }
 }
 
-void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                      const float *A, int lda, const float *B, int ldb, float beta,
-                      float *C, int ldc)
+/* ---- the blocked product ------------------------------------------------- */
+
+typedef struct {
+    nb_arch arch;
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc;
+    float alpha;
+    const float *A, *B;
+    float *C;
+    /* the current block */
+    int j0, nc, k0, kc;
+    int n_panels, m_blocks, n_chunks, chunk_panels;
+    float *bp;               /* packed B block, caller's stack */
+} nb_gemm_job;
+
+static void pack_b_task(void *ctx, int t)
 {
-    /* packed blocks live on the stack: 160 KiB, no allocation, no shared state */
-    float bp[KC * ((NC + NR - 1) / NR * NR)];
-    float ap[((MC + MR - 1) / MR * MR) * KC];
+    nb_gemm_job *g = ctx;
+    int jp = t * g->arch.nr, w = g->nc - jp < g->arch.nr ? g->nc - jp : g->arch.nr;
+    pack_b_panel(g->trans_b, g->B, g->ldb, g->k0, g->kc, g->j0 + jp, w, g->arch.nr,
+                 g->bp + (size_t)jp * g->kc);
+}
+
+/* One MC-row block of C times one chunk of B panels. */
+static void tile_task(void *ctx, int t)
+{
+    nb_gemm_job *g = ctx;
+    const int mr = g->arch.mr, nr = g->arch.nr;
+    float ap[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC];
+    int mb = t / g->n_chunks, ch = t % g->n_chunks;
+    int i0 = mb * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
+    pack_a(g->trans_a, g->A, g->lda, i0, mc, g->k0, g->kc, g->alpha, mr, ap);
+    int p0 = ch * g->chunk_panels, p1 = p0 + g->chunk_panels < g->n_panels ? p0 + g->chunk_panels : g->n_panels;
+    for (int p = p0; p < p1; p++) {
+        int jp = p * nr;
+        for (int ip = 0; ip < mc; ip += mr)
+            g->arch.fn(g->kc, ap + (size_t)ip * g->kc, g->bp + (size_t)jp * g->kc,
+                       g->C + (size_t)(i0 + ip) * g->ldc + g->j0 + jp, g->ldc, mc - ip < mr ? mc - ip : mr,
+                       g->nc - jp < nr ? g->nc - jp : nr);
+    }
+}
+
+void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    float bp[KC * (NC + NR_MAX)];
+    nb_gemm_job g = {pick_arch(), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
+                     0, 0, 0, 0, 0, 0, 0, 0, bp};
     scale_c(M, N, beta, C, ldc);
     if (alpha == 0.0f || K == 0) return;
-    for (int j0 = 0; j0 < N; j0 += NC) {
-        int nc = N - j0 < NC ? N - j0 : NC;
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? K - k0 : KC;
-            pack_b(trans_b, B, ldb, k0, kc, j0, nc, bp);
-            for (int i0 = 0; i0 < M; i0 += MC) {
-                int mc = M - i0 < MC ? M - i0 : MC;
-                pack_a(trans_a, A, lda, i0, mc, k0, kc, alpha, ap);
-                for (int jp = 0; jp < nc; jp += NR)
-                    for (int ip = 0; ip < mc; ip += MR)
-                        micro_kernel(kc, ap + (size_t)ip * kc, bp + (size_t)jp * kc,
-                                     C + (size_t)(i0 + ip) * ldc + j0 + jp, ldc,
-                                     mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR);
-            }
+    const int threads = nb_pool_threads(pool);
+    /* small products: one thread, no hand-off cost */
+    nb_pool *p = (double)M * N * K < 64.0 * 64 * 64 ? NULL : pool;
+    g.m_blocks = (M + MC - 1) / MC;
+    for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
+        g.nc = N - g.j0 < NC ? N - g.j0 : NC;
+        g.n_panels = (g.nc + g.arch.nr - 1) / g.arch.nr;
+        /* enough chunks of panels to keep every thread busy */
+        g.n_chunks = g.m_blocks >= 2 * threads ? 1 : (2 * threads + g.m_blocks - 1) / g.m_blocks;
+        if (g.n_chunks > g.n_panels) g.n_chunks = g.n_panels;
+        if (!p) g.n_chunks = 1;
+        g.chunk_panels = (g.n_panels + g.n_chunks - 1) / g.n_chunks;
+        g.n_chunks = (g.n_panels + g.chunk_panels - 1) / g.chunk_panels;
+        for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
+            g.kc = K - g.k0 < KC ? K - g.k0 : KC;
+            nb_pool_run(p, g.n_panels, pack_b_task, &g);
+            nb_pool_run(p, g.m_blocks * g.n_chunks, tile_task, &g);
         }
     }
+}
+
+void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc)
+{
+    nb_sgemm_builtin_pool(NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void nb_sgemm_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef NB_HAVE_CBLAS
+    (void)pool;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    nb_sgemm_builtin_pool(pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
 }
 
 void nb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-#ifdef NB_HAVE_CBLAS
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-    nb_sgemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
+    nb_sgemm_pool(NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -16,6 +16,7 @@
  * true; two files could be caught half-updated by a crash.
  */
 #include "nn.h"
+#include "../dist/dist.h"
 #include "../io/safetensors.h"
 
 #include <inttypes.h>
@@ -121,6 +122,10 @@ static nb_status add_training_state(nb_st_writer *w, nb_model *m, nb_trainer *t)
     if (st == NB_OK) st = meta_num(w, "batch_in_epoch", (double)t->batch_in_epoch);
     if (st == NB_OK) st = meta_num(w, "step", (double)t->step);
     if (st == NB_OK) st = meta_num(w, "optimizer_steps", (double)nb_optim_steps(t->opt));
+    /* what a data-parallel run's bits depend on besides the above */
+    if (st == NB_OK) st = meta_num(w, "batches_per_epoch", (double)t->batches);
+    if (st == NB_OK) st = meta_num(w, "world_size", nb_comm_size(t->comm));
+    if (st == NB_OK) st = meta_num(w, "sync_bn", (t->dist_flags & NB_DIST_SYNC_BN) != 0);
     for (int i = 0; i < 2 && st == NB_OK; i++) {
         if (!t->plan[i]) continue;
         rng_to_text(nb_plan_rng(t->plan[i]), buf, sizeof buf);
@@ -139,8 +144,8 @@ nb_status nb_checkpoint_save(const char *path, nb_model *m, nb_trainer *t, const
     static const char *const reserved[] = {"format", "spec", "optimizer", "schedule", "lr", "momentum",
                                            "weight_decay", "clip_norm", "batch", "epochs", "seed",
                                            "train_samples", "epoch", "batch_in_epoch", "step",
-                                           "optimizer_steps", "rng",
-                                           "rng_last_batch", NULL};
+                                           "optimizer_steps", "rng", "rng_last_batch",
+                                           "batches_per_epoch", "world_size", "sync_bn", NULL};
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
         for (int k = 0; reserved[k]; k++)
             if (!strcmp(extra[i], reserved[k]))
@@ -246,9 +251,32 @@ static long meta_long(const nb_st_file *f, const char *key)
     return (*end || x < 0) ? -1 : x;
 }
 
+static int has_batchnorm(nb_graph *g)
+{
+    for (int i = 0; i < nb_graph_node_count(g); i++)
+        if (!strcmp(nb_node_op(nb_graph_node(g, i)), "batchnorm")) return 1;
+    return 0;
+}
+
+static nb_status resume_here(nb_trainer *t, const char *path);
+
 nb_status nb_trainer_resume(nb_trainer *t, const char *path)
 {
     if (!t || !path) return nb_set_error(NB_ERR_ARG, "trainer_resume: NULL argument");
+    nb_status st = resume_here(t, path);
+    if (!t->comm) return st;
+    /* data-parallel: every rank resumed, from the same state */
+    if ((st = nb_comm_agree(t->comm, st, "resuming from the checkpoint")) != NB_OK) return st;
+    nb_graph *g = nb_model_graph(t->m);
+    char pos[96];
+    snprintf(pos, sizeof pos, "epoch %d batch %zu step %ld", t->epoch, t->batch_in_epoch, t->step);
+    nb_comm_item same[2] = {{"the resumed position", pos, strlen(pos)},
+                            {"the resumed weights", nb_graph_param_data(g), nb_graph_param_numel(g) * sizeof(float)}};
+    return nb_comm_check_same(t->comm, same, 2);
+}
+
+static nb_status resume_here(nb_trainer *t, const char *path)
+{
     nb_st_file *f = NULL;
     nb_status st = nb_st_read_ex(path, &f);
     if (st != NB_OK) return st;
@@ -283,6 +311,28 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
                                          "continue exactly", path, samples, batch, seed, nb_dataset_count(t->d),
                           t->cfg.batch, want_seed);
         goto done;
+    }
+    /* a data-parallel run: batch norm with per-rank statistics depends on
+     * how the batch is split, and the last batch may join the one before it */
+    {
+        long bpe = meta_long(f, "batches_per_epoch"), ws = meta_long(f, "world_size"), sbn = meta_long(f, "sync_bn");
+        long want_ws = nb_comm_size(t->comm), want_sbn = (t->dist_flags & NB_DIST_SYNC_BN) != 0;
+        if (ws < 0) ws = 1; /* written before data-parallel training existed */
+        if (sbn < 0) sbn = 0;
+        if (bpe >= 0 && (size_t)bpe != t->batches) {
+            st = nb_set_error(NB_ERR_FORMAT, "%s: written for %ld batches per epoch (%ld rank%s); this run has "
+                                             "%zu (%ld rank%s): the run would not continue exactly", path, bpe, ws,
+                              ws == 1 ? "" : "s", t->batches, want_ws, want_ws == 1 ? "" : "s");
+            goto done;
+        }
+        if (has_batchnorm(g) && (sbn != want_sbn || (!sbn && ws != want_ws))) {
+            st = nb_set_error(NB_ERR_FORMAT, "%s: written by %ld rank%s with batch norm %s; this run has %ld "
+                                             "rank%s with batch norm %s: the statistics would come from other "
+                                             "samples, the run would not continue exactly", path, ws,
+                              ws == 1 ? "" : "s", sbn ? "synchronised" : "per rank", want_ws,
+                              want_ws == 1 ? "" : "s", want_sbn ? "synchronised" : "per rank");
+            goto done;
+        }
     }
     for (int i = 0; i < 2; i++) {
         const char *key = i ? "rng_last_batch" : "rng";

@@ -15,19 +15,30 @@
 #define INV_SQRT_2     0.7071067811865476f
 #define GELU_KAPPA     0.044715f
 
-/* ---- relu: y = max(x, 0); dy flows where x > 0 ---- */
-static nb_status relu_forward(const nb_exec *e)
+/* ---- relu: y = max(x, 0); dy flows where x > 0 ----
+ * (the most common activation of large tensors: split over the pool) */
+static void relu_fwd_range(void *ctx, size_t lo, size_t hi)
 {
+    const nb_exec *e = ctx;
     const float *x = e->in[0]->x;
     float *y = e->out->x;
-    for (size_t i = 0; i < e->out->n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = lo; i < hi; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+static nb_status relu_forward(const nb_exec *e)
+{
+    nb_pool_for(e->pool, e->out->n, 1 << 15, relu_fwd_range, (void *)e);
     return NB_OK;
+}
+static void relu_bwd_range(void *ctx, size_t lo, size_t hi)
+{
+    const nb_exec *e = ctx;
+    const float *x = e->in[0]->x, *dy = e->out->g;
+    float *dx = e->in[0]->g;
+    for (size_t i = lo; i < hi; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
 static void relu_backward(const nb_exec *e)
 {
-    const float *x = e->in[0]->x, *dy = e->out->g;
-    float *dx = e->in[0]->g;
-    for (size_t i = 0; i < e->out->n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+    nb_pool_for(e->pool, e->out->n, 1 << 15, relu_bwd_range, (void *)e);
 }
 
 /* ---- leaky_relu: y = x > 0 ? x : slope * x ---- */

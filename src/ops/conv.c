@@ -142,7 +142,7 @@ static nb_status conv_forward(const nb_exec *e)
                     float b = bias[gi * Og + o], *yo = y + (size_t)o * P;
                     for (int p = 0; p < P; p++) yo[p] = b;
                 }
-            nb_sgemm(0, 0, Og, P, K, 1.0f, w, K, cols, P, bias ? 1.0f : 0.0f, y, P);
+            nb_sgemm_pool(e->pool, 0, 0, Og, P, K, 1.0f, w, K, cols, P, bias ? 1.0f : 0.0f, y, P);
         }
     }
     return NB_OK;
@@ -174,14 +174,14 @@ static void conv_backward(const nb_exec *e)
                     nb_im2col(&g, X->x + xoff, cols);
                     c = cols;
                 }
-                nb_sgemm(0, 1, Og, K, P, 1.0f, dy, P, c, P, 1.0f, Wt->g + (size_t)gi * Og * K, K);
+                nb_sgemm_pool(e->pool, 0, 1, Og, K, P, 1.0f, dy, P, c, P, 1.0f, Wt->g + (size_t)gi * Og * K, K);
             }
             if (X->g) {
                 /* dcols[K, P] = W_g[Og, K]^T @ dY_g[Og, P]; pointwise adds straight into dx */
                 if (pointwise) {
-                    nb_sgemm(1, 0, K, P, Og, 1.0f, w, K, dy, P, 1.0f, X->g + xoff, P);
+                    nb_sgemm_pool(e->pool, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 1.0f, X->g + xoff, P);
                 } else {
-                    nb_sgemm(1, 0, K, P, Og, 1.0f, w, K, dy, P, 0.0f, cols, P);
+                    nb_sgemm_pool(e->pool, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 0.0f, cols, P);
                     nb_col2im_add(&g, cols, X->g + xoff);
                 }
             }

@@ -359,7 +359,7 @@ static int slice_resolve(const nb_node *n, const nb_shape *x, nb_slice_at *s)
 
 static nb_status slice_shape(const nb_node *n, const nb_shape *const *in, nb_shape *out)
 {
-    nb_slice_at s;
+    nb_slice_at s = {0, 0, 0};
     if (!slice_resolve(n, in[0], &s)) {
         char msg[160];
         snprintf(msg, sizeof msg, "axis %lld, [start, end) = [%lld, %lld) is empty or out of range",
@@ -374,7 +374,7 @@ static nb_status slice_shape(const nb_node *n, const nb_shape *const *in, nb_sha
 static nb_status slice_forward(const nb_exec *e)
 {
     const nb_shape *xs = &e->in[0]->s;
-    nb_slice_at s;
+    nb_slice_at s = {0, 0, 0};
     slice_resolve(e->node, xs, &s);
     size_t outer, inner;
     outer_inner(xs, s.axis, &outer, &inner);
@@ -388,7 +388,7 @@ static nb_status slice_forward(const nb_exec *e)
 static void slice_backward(const nb_exec *e)
 {
     const nb_shape *xs = &e->in[0]->s;
-    nb_slice_at s;
+    nb_slice_at s = {0, 0, 0};
     slice_resolve(e->node, xs, &s);
     size_t outer, inner;
     outer_inner(xs, s.axis, &outer, &inner);

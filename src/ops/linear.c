@@ -61,7 +61,7 @@ static nb_status linear_forward(const nb_exec *e)
         for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * O, b, (size_t)O * sizeof(float));
         beta = 1.0f;
     }
-    nb_sgemm(0, 1, rows, O, I, 1.0f, X->x, I, W->x, I, beta, y, O);
+    nb_sgemm_pool(e->pool, 0, 1, rows, O, I, 1.0f, X->x, I, W->x, I, beta, y, O);
     return NB_OK;
 }
 
@@ -74,8 +74,8 @@ static void linear_backward(const nb_exec *e)
     const int O = (int)W->s.d[0], I = (int)W->s.d[1];
     const int rows = (int)(X->n / (size_t)I);
     const float *dy = e->out->g;
-    if (X->g) nb_sgemm(0, 0, rows, I, O, 1.0f, dy, O, W->x, I, 1.0f, X->g, I);
-    if (W->g) nb_sgemm(1, 0, O, I, rows, 1.0f, dy, O, X->x, I, 1.0f, W->g, I);
+    if (X->g) nb_sgemm_pool(e->pool, 0, 0, rows, I, O, 1.0f, dy, O, W->x, I, 1.0f, X->g, I);
+    if (W->g) nb_sgemm_pool(e->pool, 1, 0, O, I, rows, 1.0f, dy, O, X->x, I, 1.0f, W->g, I);
     if (e->n_in == 3 && e->in[2]->g) {
         double *acc = e->scratch;
         float *db = e->in[2]->g;

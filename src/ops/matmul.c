@@ -109,13 +109,13 @@ static nb_status matmul_forward(const nb_exec *e)
     mm_init(&m, &A->s, &B->s, &e->out->s);
     const int M = m.M, K = m.K, N = m.N;
     if (m.fast) {
-        nb_sgemm(0, 0, m.rows, N, K, 1.0f, A->x, K, B->x, N, 0.0f, c, N);
+        nb_sgemm_pool(e->pool, 0, 0, m.rows, N, K, 1.0f, A->x, K, B->x, N, 0.0f, c, N);
         return NB_OK;
     }
     const size_t sza = (size_t)M * K, szb = (size_t)K * N, szc = (size_t)M * N;
     nb_mm_iter it = {{0}, 0, 0};
     for (size_t t = 0; t < m.nbatch; t++, mm_next(&m, &it))
-        nb_sgemm(0, 0, M, N, K, 1.0f, A->x + (size_t)it.ia * sza, K, B->x + (size_t)it.ib * szb, N,
+        nb_sgemm_pool(e->pool, 0, 0, M, N, K, 1.0f, A->x + (size_t)it.ia * sza, K, B->x + (size_t)it.ib * szb, N,
                  0.0f, c + t * szc, N);
     return NB_OK;
 }
@@ -130,8 +130,8 @@ static void matmul_backward(const nb_exec *e)
     const int M = m.M, K = m.K, N = m.N;
     if (m.fast) {
         /* da [rows, K] += dc [rows, N] @ b^T ; db [K, N] += a^T [K, rows] @ dc [rows, N] */
-        if (A->g) nb_sgemm(0, 1, m.rows, K, N, 1.0f, dc, N, B->x, N, 1.0f, A->g, K);
-        if (B->g) nb_sgemm(1, 0, K, N, m.rows, 1.0f, A->x, K, dc, N, 1.0f, B->g, N);
+        if (A->g) nb_sgemm_pool(e->pool, 0, 1, m.rows, K, N, 1.0f, dc, N, B->x, N, 1.0f, A->g, K);
+        if (B->g) nb_sgemm_pool(e->pool, 1, 0, K, N, m.rows, 1.0f, A->x, K, dc, N, 1.0f, B->g, N);
         return;
     }
     const size_t sza = (size_t)M * K, szb = (size_t)K * N, szc = (size_t)M * N;
@@ -139,8 +139,8 @@ static void matmul_backward(const nb_exec *e)
     for (size_t t = 0; t < m.nbatch; t++, mm_next(&m, &it)) {
         const float *dct = dc + t * szc;
         const float *at = A->x + (size_t)it.ia * sza, *bt = B->x + (size_t)it.ib * szb;
-        if (A->g) nb_sgemm(0, 1, M, K, N, 1.0f, dct, N, bt, N, 1.0f, A->g + (size_t)it.ia * sza, K);
-        if (B->g) nb_sgemm(1, 0, K, N, M, 1.0f, at, K, dct, N, 1.0f, B->g + (size_t)it.ib * szb, N);
+        if (A->g) nb_sgemm_pool(e->pool, 0, 1, M, K, N, 1.0f, dct, N, bt, N, 1.0f, A->g + (size_t)it.ia * sza, K);
+        if (B->g) nb_sgemm_pool(e->pool, 1, 0, K, N, M, 1.0f, at, K, dct, N, 1.0f, B->g + (size_t)it.ib * szb, N);
     }
 }
 

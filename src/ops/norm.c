@@ -31,8 +31,22 @@
  *              nothing is updated;  dx = gamma invstd dy
  *   both:      dgamma += sum(dy xhat);  dbeta += sum(dy)   (over n and s)
  *
- * saved: floats mean [C], invstd [C], then one float: 1 when forward used
- * the batch statistics (backward follows forward's mode). */
+ * saved: one double, the number of values per channel the statistics were
+ * taken over (all processes' when synchronised), then floats mean [C],
+ * invstd [C] and one float: 1 when forward used the batch statistics
+ * (backward follows forward's mode).
+ *
+ * Synchronised (data-parallel training with e->sync, training mode): the
+ * statistics are those of the global batch, computed as above in two passes
+ * whose per-process sums are added across processes (sums and count, then
+ * squared deviations from the global mean), so one process gives the same
+ * bits as no synchronisation. In backward, process r's upstream gradient dy
+ * is its share w_r = n_r / n of the global one, divided by w_r (the trainer
+ * weights each process's gradients by w_r before summing them): the sums
+ * sum(dy) and sum(dy xhat) of the dx formula are summed across processes as
+ * w_r-weighted parts and divided by this process's w_r. dgamma and dbeta
+ * stay local sums, weighted and summed with every other gradient.
+ * scratch: 2C + 1 doubles for the sums sent across processes. */
 
 enum { BN_X = 0 };
 
@@ -85,7 +99,12 @@ static nb_status batchnorm_shape(const nb_node *n, const nb_shape *const *in, nb
 
 static size_t batchnorm_saved(const nb_node *n, const nb_shape *const *in, const nb_shape *out)
 {
-    return (2 * (size_t)in[BN_X]->d[1] + 1) * sizeof(float);
+    return sizeof(double) + (2 * (size_t)in[BN_X]->d[1] + 1) * sizeof(float);
+}
+
+static size_t batchnorm_scratch(const nb_node *n, const nb_shape *const *in, const nb_shape *out)
+{
+    return (2 * (size_t)in[BN_X]->d[1] + 1) * sizeof(double);
 }
 
 static nb_status batchnorm_forward(const nb_exec *e)
@@ -102,20 +121,35 @@ static nb_status batchnorm_forward(const nb_exec *e)
     const float *beta = k.beta >= 0 ? e->in[k.beta]->x : NULL;
     float *rm = e->in[k.rm]->x, *rv = e->in[k.rv]->x, *nbt = e->in[k.nbt]->x;
     float *y = e->out->x;
-    float *mean = e->saved, *invstd = mean + C, *mode = invstd + C;
+    double *count = e->saved;
+    float *mean = (float *)(count + 1), *invstd = mean + C, *mode = invstd + C;
     const int train = e->training != 0;
-    if (train && cnt < 2)
-        return nb_shape_error(nd, "expected more than 1 value per channel in training mode", &X->s,
-                              NULL);
-    *mode = (float)train;
-    for (size_t c = 0; c < C; c++) {
-        if (train) {
+    const nb_sync *sync = train ? e->sync : NULL;
+    double *sums = e->scratch; /* synchronised: sums [C], count, then squared deviations [C] */
+    if (sync) {
+        for (size_t c = 0; c < C; c++) {
             double s = 0.0;
             for (size_t n = 0; n < N; n++) {
                 const float *xc = x + (n * C + c) * S;
                 for (size_t j = 0; j < S; j++) s += xc[j];
             }
-            const double mu = s / (double)cnt;
+            sums[c] = s;
+        }
+        sums[C] = (double)cnt;
+        nb_status st = sync->allreduce(sync->ctx, sums, C + 1);
+        if (st != NB_OK) return st;
+        *count = sums[C];
+    } else {
+        *count = (double)cnt;
+    }
+    const double cntg = *count;
+    if (train && cntg < 2)
+        return nb_shape_error(nd, "expected more than 1 value per channel in training mode", &X->s,
+                              NULL);
+    if (sync) {
+        double *dev = sums + C + 1;
+        for (size_t c = 0; c < C; c++) {
+            const double mu = sums[c] / cntg;
             double v = 0.0;
             for (size_t n = 0; n < N; n++) {
                 const float *xc = x + (n * C + c) * S;
@@ -124,11 +158,39 @@ static nb_status batchnorm_forward(const nb_exec *e)
                     v += d * d;
                 }
             }
-            const double var = v / (double)cnt;
+            dev[c] = v;
+        }
+        nb_status st = sync->allreduce(sync->ctx, dev, C);
+        if (st != NB_OK) return st;
+    }
+    *mode = (float)train;
+    for (size_t c = 0; c < C; c++) {
+        if (train) {
+            double mu, v;
+            if (sync) {
+                mu = sums[c] / cntg;
+                v = sums[C + 1 + c];
+            } else {
+                double s = 0.0;
+                for (size_t n = 0; n < N; n++) {
+                    const float *xc = x + (n * C + c) * S;
+                    for (size_t j = 0; j < S; j++) s += xc[j];
+                }
+                mu = s / cntg;
+                v = 0.0;
+                for (size_t n = 0; n < N; n++) {
+                    const float *xc = x + (n * C + c) * S;
+                    for (size_t j = 0; j < S; j++) {
+                        const double d = (double)xc[j] - mu;
+                        v += d * d;
+                    }
+                }
+            }
+            const double var = v / cntg;
             mean[c] = (float)mu;
             invstd[c] = (float)(1.0 / sqrt(var + eps));
             rm[c] = (float)((1.0 - m) * rm[c] + m * mu);
-            rv[c] = (float)((1.0 - m) * rv[c] + m * var * (double)cnt / (double)(cnt - 1));
+            rv[c] = (float)((1.0 - m) * rv[c] + m * var * cntg / (cntg - 1));
         } else {
             mean[c] = rm[c];
             invstd[c] = (float)(1.0 / sqrt((double)rv[c] + eps));
@@ -152,14 +214,16 @@ static void batchnorm_backward(const nb_exec *e)
     const nb_tensor *X = e->in[BN_X];
     size_t N, C, S;
     bn_dims(&X->s, &N, &C, &S);
-    const size_t cnt = N * S;
     const float *x = X->x, *dy = e->out->g;
     float *dx = X->g;
     const float *gamma = k.gamma >= 0 ? e->in[k.gamma]->x : NULL;
     float *dgamma = k.gamma >= 0 ? e->in[k.gamma]->g : NULL;
     float *dbeta = k.beta >= 0 ? e->in[k.beta]->g : NULL;
-    const float *mean = e->saved, *invstd = mean + C;
+    const double *count = e->saved;
+    const float *mean = (const float *)(count + 1), *invstd = mean + C;
     const int train = invstd[C] != 0.0f;
+    const nb_sync *sync = train ? e->sync : NULL;
+    double *sums = e->scratch; /* sum(dy) [C], then sum(dy xhat) [C] (weighted when synchronised) */
     for (size_t c = 0; c < C; c++) {
         const float mu = mean[c], is = invstd[c];
         double sdy = 0.0, sdyx = 0.0;   /* sum(dy), sum(dy xhat) */
@@ -173,11 +237,26 @@ static void batchnorm_backward(const nb_exec *e)
         }
         if (dgamma) dgamma[c] += (float)sdyx;
         if (dbeta) dbeta[c] += (float)sdy;
-        if (!dx) continue;
+        sums[c] = sync ? sdy * sync->weight : sdy;
+        sums[C + c] = sync ? sdyx * sync->weight : sdyx;
+    }
+    if (!dx) return;
+    if (sync) {
+        nb_status st = sync->allreduce(sync->ctx, sums, 2 * C);
+        if (st != NB_OK) {
+            *e->status = st;
+            return;
+        }
+    }
+    const double cntg = *count;
+    for (size_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c];
+        const double sdy = sync ? sums[c] / sync->weight : sums[c];
+        const double sdyx = sync ? sums[C + c] / sync->weight : sums[C + c];
         const float gi = (gamma ? gamma[c] : 1.0f) * is;
         /* training: the batch statistics depend on x too */
-        const float a = train ? (float)(sdy / (double)cnt) : 0.0f;
-        const float b = train ? (float)(sdyx / (double)cnt) : 0.0f;
+        const float a = train ? (float)(sdy / cntg) : 0.0f;
+        const float b = train ? (float)(sdyx / cntg) : 0.0f;
         for (size_t n = 0; n < N; n++) {
             const size_t o = (n * C + c) * S;
             for (size_t j = 0; j < S; j++) {
@@ -188,7 +267,7 @@ static void batchnorm_backward(const nb_exec *e)
     }
 }
 
-const nb_op_def nb_def_batchnorm = {"batchnorm", 0, batchnorm_shape, batchnorm_saved, NULL,
+const nb_op_def nb_def_batchnorm = {"batchnorm", 0, batchnorm_shape, batchnorm_saved, batchnorm_scratch,
                                     batchnorm_forward, batchnorm_backward};
 
 nb_node *nb_batchnorm(nb_graph *g, nb_node *x, nb_node *gamma, nb_node *beta,

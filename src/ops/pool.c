@@ -77,15 +77,17 @@ static size_t max_pool_saved_bytes(const nb_node *n, const nb_shape *const *in,
     return nb_shape_numel(out) * sizeof(int32_t);
 }
 
-static nb_status max_pool_forward(const nb_exec *e)
+/* planes [lo, hi) of a max pooling forward pass */
+static void max_pool_planes(void *ctx, size_t lo, size_t hi)
 {
+    const nb_exec *e = ctx;
     pool_geom g = pool_get(e->node, &e->in[0]->s, &e->out->s);
     const size_t HW = (size_t)g.H * g.W, OHW = (size_t)g.OH * g.OW;
     int32_t *arg = e->saved;
-    for (int64_t c = 0; c < g.planes; c++) {
-        const float *x = e->in[0]->x + (size_t)c * HW;
-        float *y = e->out->x + (size_t)c * OHW;
-        int32_t *a = arg + (size_t)c * OHW;
+    for (size_t c = lo; c < hi; c++) {
+        const float *x = e->in[0]->x + c * HW;
+        float *y = e->out->x + c * OHW;
+        int32_t *a = arg + c * OHW;
         for (int oh = 0; oh < g.OH; oh++) {
             int h0 = oh * g.sh - g.ph, h1 = h0 + g.kh;
             if (h0 < 0) h0 = 0;
@@ -112,6 +114,13 @@ static nb_status max_pool_forward(const nb_exec *e)
             }
         }
     }
+}
+
+/* every plane on its own: planes are shared out among the pool's threads */
+static nb_status max_pool_forward(const nb_exec *e)
+{
+    pool_geom g = pool_get(e->node, &e->in[0]->s, &e->out->s);
+    nb_pool_for(e->pool, (size_t)g.planes, 4, max_pool_planes, (void *)e);
     return NB_OK;
 }
 

@@ -19,7 +19,7 @@ for t in spec idx csv safetensors; do
     bin=$out/fuzz_$t
     # shellcheck disable=SC2086
     $CC -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -Iinclude $libsrc tests/fuzz/fuzz_$t.c $zlib -lm -o "$bin" \
+        -fno-sanitize-recover=undefined -Iinclude $libsrc tests/fuzz/fuzz_$t.c $zlib -lm -pthread -o "$bin" \
         || { echo "fuzz: building $t failed"; fail=1; continue; }
     mkdir -p "$out/corpus/$t"
     log=$out/fuzz_$t.log
