@@ -86,3 +86,36 @@ NB_TEST(test_gemm_threads_bit_identical)
         }
     nb_pool_free(pool);
 }
+
+NB_TEST(test_gemm_every_kernel)
+{
+    /* every micro-kernel this CPU can run (AVX-512, AVX2+FMA, portable), not
+     * only the one nb_sgemm picks, against the naive product */
+    static const int sizes[][3] = {{1, 1, 1}, {9, 35, 17}, {70, 100, 300}, {8, 32, 256}};
+    nb_rng r;
+    nb_rng_seed(&r, 21);
+    int levels = 0;
+    for (int level = 0; level <= 2; level++) {
+        if (!nb_sgemm_kernel_available(level)) continue;
+        levels++;
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int t = 0; t < 4; t++) {
+                int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = t >> 1;
+                float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
+                float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
+                nb_fill_uniform(A, (size_t)M * K, -1, 1, &r);
+                nb_fill_uniform(B, (size_t)K * N, -1, 1, &r);
+                nb_fill_uniform(C1, (size_t)M * N, -1, 1, &r);
+                memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+                naive(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C1, N);
+                nb_sgemm_kernel(level, ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C2, N);
+                double worst = 0;
+                for (int i = 0; i < M * N; i++) worst = fmax(worst, fabs(C1[i] - C2[i]));
+                if (!(worst <= 1e-6 * (K + 4)))
+                    nb_test_fail(__FILE__, __LINE__, "kernel level %d, %dx%dx%d ta=%d tb=%d: error %g", level, M,
+                                 N, K, ta, tb, worst);
+                free(A), free(B), free(C1), free(C2);
+            }
+    }
+    CHECK(levels >= 1); /* the portable kernel always */
+}

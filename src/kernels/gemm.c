@@ -61,6 +61,17 @@ typedef float nb_v16 __attribute__((vector_size(64)));
         }                                                                            \
     } while (0)
 
+/* the 6 x 16 kernel, compiled once per target below */
+#define KERNEL_6x16_BODY                                              \
+    nb_v16 acc[6][1];                                                 \
+    memset(acc, 0, sizeof acc);                                       \
+    for (int k = 0; k < kc; k++, a += 6, b += 16) {                   \
+        nb_v16 b0;                                                    \
+        LOAD16(b0, b);                                                \
+        for (int r = 0; r < 6; r++) acc[r][0] += a[r] * b0;           \
+    }                                                                 \
+    ADD_TILE(6, 1)
+
 #if defined(__x86_64__) || defined(__i386__)
 /* 8 x 32: a is kc x 8, b is kc x 32 */
 __attribute__((target("avx512f"))) static void kernel_8x32(int kc, const float *a, const float *b, float *c,
@@ -84,27 +95,13 @@ __attribute__((target("avx512f"))) static void kernel_8x32(int kc, const float *
 __attribute__((target("avx2,fma"))) static void kernel_6x16_avx2(int kc, const float *a, const float *b,
                                                                  float *c, int ldc, int mr, int nr)
 {
-    nb_v16 acc[6][1];
-    memset(acc, 0, sizeof acc);
-    for (int k = 0; k < kc; k++, a += 6, b += 16) {
-        nb_v16 b0;
-        LOAD16(b0, b);
-        for (int r = 0; r < 6; r++) acc[r][0] += a[r] * b0;
-    }
-    ADD_TILE(6, 1);
+    KERNEL_6x16_BODY;
 }
 #endif
 
 static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
 {
-    nb_v16 acc[6][1];
-    memset(acc, 0, sizeof acc);
-    for (int k = 0; k < kc; k++, a += 6, b += 16) {
-        nb_v16 b0;
-        LOAD16(b0, b);
-        for (int r = 0; r < 6; r++) acc[r][0] += a[r] * b0;
-    }
-    ADD_TILE(6, 1);
+    KERNEL_6x16_BODY;
 }
 #else
 static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
@@ -124,16 +121,30 @@ typedef struct {
     nb_ukernel fn;
 } nb_arch;
 
-/* The best kernel this CPU runs. No cached state: the check is a few
- * instructions, and the library keeps no mutable globals. */
-static nb_arch pick_arch(void)
+/* The kernel of a given level (2: AVX-512, 1: AVX2+FMA, 0: portable; -1:
+ * the best this CPU runs), or the portable one when the CPU lacks the level.
+ * No cached state: the check is a few instructions, and the library keeps no
+ * mutable globals. */
+static nb_arch pick_arch(int level)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return (nb_arch){6, 16, kernel_6x16_avx2};
+    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32};
+    if ((level < 0 || level == 1) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return (nb_arch){6, 16, kernel_6x16_avx2};
 #endif
+    (void)level;
     return (nb_arch){6, 16, kernel_6x16};
+}
+
+int nb_sgemm_kernel_available(int level)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (level == 2) return __builtin_cpu_supports("avx512f");
+    if (level == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return level == 0;
 }
 
 /* ---- packing ------------------------------------------------------------ */
@@ -223,11 +234,11 @@ static void tile_task(void *ctx, int t)
     }
 }
 
-void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
-                           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     float bp[KC * (NC + NR_MAX)];
-    nb_gemm_job g = {pick_arch(), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
+    nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
                      0, 0, 0, 0, 0, 0, 0, 0, bp};
     scale_c(M, N, beta, C, ldc);
     if (alpha == 0.0f || K == 0) return;
@@ -250,6 +261,18 @@ void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N
             nb_pool_run(p, g.m_blocks * g.n_chunks, tile_task, &g);
         }
     }
+}
+
+void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_blocked(-1, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void nb_sgemm_kernel(int level, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_blocked(level, NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
