@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Loads a checkpoint's model, the input normalisation it was trained with,
- * and its seed (synthetic sets are drawn from it) and label column. */
-static nb_model *load_ckpt(const char *path, double *mean, double *std, uint64_t *seed, long *label_col)
+/* Loads a checkpoint's model (running on `threads` threads), the input
+ * normalisation it was trained with, and its seed (synthetic sets are drawn
+ * from it) and label column. */
+static nb_model *load_ckpt(const char *path, long threads, double *mean, double *std, uint64_t *seed,
+                           long *label_col)
 {
     nb_st_file *f = nb_st_read(path);
     if (!f) return NULL;
@@ -22,7 +24,12 @@ static nb_model *load_ckpt(const char *path, double *mean, double *std, uint64_t
     *seed = sd ? strtoull(sd, NULL, 10) : 1;
     if (lc && *label_col == -2) *label_col = atol(lc);
     nb_st_free(f);
-    return nb_checkpoint_load(path);
+    nb_model *m = nb_checkpoint_load(path);
+    if (m && nb_graph_set_threads(nb_model_graph(m), (int)threads) != NB_OK) {
+        nb_model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 /* Checks that everything printed reached stdout. */
@@ -49,11 +56,8 @@ int cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     double mean, std;
     uint64_t seed;
-    nb_model *m = load_ckpt(a.pos[0], &mean, &std, &seed, &label_col);
-    if (!m || nb_graph_set_threads(nb_model_graph(m), (int)threads) != NB_OK) {
-        nb_model_free(m);
-        return cli_fail_nb("eval");
-    }
+    nb_model *m = load_ckpt(a.pos[0], threads, &mean, &std, &seed, &label_col);
+    if (!m) return cli_fail_nb("eval");
     nb_dataset *d = cli_load_data(cli_get(opts, "data"), "test", label_col < -1 ? -1 : (int)label_col,
                                   !nb_model_is_classifier(m), seed);
     nb_eval_result r = {0};
@@ -108,11 +112,8 @@ int cmd_predict(int argc, char **argv)
         return EXIT_USAGE;
     double mean, std;
     uint64_t seed;
-    nb_model *m = load_ckpt(a.pos[0], &mean, &std, &seed, &label_col);
-    if (!m || nb_graph_set_threads(nb_model_graph(m), (int)threads) != NB_OK) {
-        nb_model_free(m);
-        return cli_fail_nb("predict");
-    }
+    nb_model *m = load_ckpt(a.pos[0], threads, &mean, &std, &seed, &label_col);
+    if (!m) return cli_fail_nb("predict");
     int classifier = nb_model_is_classifier(m);
     nb_dataset *d = cli_load_data(a.pos[1], "test", label_col < -1 ? -1 : (int)label_col, !classifier, seed);
     float *out = NULL;
