@@ -61,6 +61,19 @@ NB_TEST(test_gemm_against_naive)
         }
 }
 
+/* Random A [M,K] (or its transpose: same size), B [K,N], C1 [M,N] and a copy C2. */
+static void random_case(nb_rng *r, int M, int N, int K, float **A, float **B, float **C1, float **C2)
+{
+    *A = malloc(sizeof(float) * (size_t)M * K);
+    *B = malloc(sizeof(float) * (size_t)K * N);
+    *C1 = malloc(sizeof(float) * (size_t)M * N);
+    *C2 = malloc(sizeof(float) * (size_t)M * N);
+    nb_fill_uniform(*A, (size_t)M * K, -1, 1, r);
+    nb_fill_uniform(*B, (size_t)K * N, -1, 1, r);
+    nb_fill_uniform(*C1, (size_t)M * N, -1, 1, r);
+    memcpy(*C2, *C1, sizeof(float) * (size_t)M * N);
+}
+
 NB_TEST(test_gemm_threads_bit_identical)
 {
     /* every element is summed in the same order whatever the thread count */
@@ -72,12 +85,8 @@ NB_TEST(test_gemm_threads_bit_identical)
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int t = 0; t < 4; t++) {
             int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = t >> 1;
-            float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
-            float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
-            nb_fill_uniform(A, (size_t)M * K, -1, 1, &r);
-            nb_fill_uniform(B, (size_t)K * N, -1, 1, &r);
-            nb_fill_uniform(C1, (size_t)M * N, -1, 1, &r);
-            memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+            float *A, *B, *C1, *C2;
+            random_case(&r, M, N, K, &A, &B, &C1, &C2);
             nb_sgemm_builtin_pool(NULL, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C1, N);
             nb_sgemm_builtin_pool(pool, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C2, N);
             if (memcmp(C1, C2, sizeof(float) * (size_t)M * N))
@@ -101,12 +110,8 @@ NB_TEST(test_gemm_every_kernel)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (int t = 0; t < 4; t++) {
                 int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = t >> 1;
-                float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
-                float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
-                nb_fill_uniform(A, (size_t)M * K, -1, 1, &r);
-                nb_fill_uniform(B, (size_t)K * N, -1, 1, &r);
-                nb_fill_uniform(C1, (size_t)M * N, -1, 1, &r);
-                memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+                float *A, *B, *C1, *C2;
+                random_case(&r, M, N, K, &A, &B, &C1, &C2);
                 naive(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C1, N);
                 nb_sgemm_kernel(level, ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C2, N);
                 double worst = 0;

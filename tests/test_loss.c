@@ -126,31 +126,34 @@ NB_TEST(test_loss_softmax_ce_large_logits)
     nb_graph_free(g);
 }
 
-static nb_node *ce_with_labels(nb_graph *g, int N, int C, const float *y)
-{
-    nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){N, C}, -1, 1);
-    return nb_softmax_cross_entropy(g, z, nb_const(g, "y", 1, (int64_t[]){N}, y));
-}
+typedef nb_node *(*label_loss_fn)(nb_graph *, nb_node *, nb_node *);
 
-/* forward fails with NB_ERR_VALUE and a message holding every `want` */
-static void check_bad_labels(const char *file, int line, const float *y, const char *want1,
-                             const char *want2)
+/* loss(z [5,10], y) builds, and its forward fails with NB_ERR_VALUE and a
+ * message naming the op and holding both `want`s */
+static void check_bad_labels_of(const char *file, int line, label_loss_fn loss_fn, const char *op,
+                                const float *y, const char *want1, const char *want2)
 {
     nb_graph *g = nb_graph_create();
-    nb_node *loss = ce_with_labels(g, 5, 10, y);
-    nb_plan *p = nb_plan_create(g, NULL, 1, 0);
-    if (!loss || !p) {
+    nb_node *z = nb_test_param(g, "z", 2, (int64_t[]){5, 10}, -3, 0);
+    nb_node *loss = loss_fn(g, z, nb_const(g, "y", 1, (int64_t[]){5}, y));
+    nb_plan *p = loss ? nb_plan_create(g, NULL, 1, 0) : NULL;
+    if (!p) {
         nb_test_fail(file, line, "build failed: %s", nb_last_error());
     } else {
         nb_status st = nb_plan_forward(p);
         const char *msg = nb_last_error();
-        if (st != NB_ERR_VALUE || !strstr(msg, "softmax_cross_entropy") || !strstr(msg, want1) ||
-            !strstr(msg, want2))
-            nb_test_fail(file, line, "forward -> %s: '%s'; expected bad value naming '%s', '%s'",
-                         nb_status_str(st), msg, want1, want2);
+        if (st != NB_ERR_VALUE || !strstr(msg, op) || !strstr(msg, want1) || !strstr(msg, want2))
+            nb_test_fail(file, line, "forward -> %s: '%s'; expected bad value naming '%s', '%s', '%s'",
+                         nb_status_str(st), msg, op, want1, want2);
     }
     nb_plan_free(p);
     nb_graph_free(g);
+}
+
+static void check_bad_labels(const char *file, int line, const float *y, const char *want1,
+                             const char *want2)
+{
+    check_bad_labels_of(file, line, nb_softmax_cross_entropy, "softmax_cross_entropy: ", y, want1, want2);
 }
 
 NB_TEST(test_loss_softmax_ce_bad_labels)
@@ -598,22 +601,7 @@ NB_TEST(test_loss_nll_forward)
 static void check_bad_nll(const char *file, int line, const float *y, const char *want1,
                           const char *want2)
 {
-    nb_graph *g = nb_graph_create();
-    nb_node *l = nb_test_param(g, "l", 2, (int64_t[]){5, 10}, -3, 0);
-    nb_node *loss = nb_nll(g, l, nb_const(g, "y", 1, (int64_t[]){5}, y));
-    nb_plan *p = loss ? nb_plan_create(g, NULL, 1, 0) : NULL;
-    if (!p) {
-        nb_test_fail(file, line, "build failed: %s", nb_last_error());
-    } else {
-        nb_status st = nb_plan_forward(p);
-        const char *msg = nb_last_error();
-        if (st != NB_ERR_VALUE || !strstr(msg, "nll: ") || !strstr(msg, want1) ||
-            !strstr(msg, want2))
-            nb_test_fail(file, line, "forward -> %s: '%s'; expected bad value naming '%s', '%s'",
-                         nb_status_str(st), msg, want1, want2);
-    }
-    nb_plan_free(p);
-    nb_graph_free(g);
+    check_bad_labels_of(file, line, nb_nll, "nll: ", y, want1, want2);
 }
 
 NB_TEST(test_loss_nll_bad_labels)

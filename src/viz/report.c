@@ -357,6 +357,15 @@ static void note(vz_out *o, const char *text)
     vz_put(o, "</p>\n");
 }
 
+/* A section holding one line chart and the note that explains it. */
+static void chart_section(vz_out *o, const char *id, const char *title, const vz_chart *c, const char *text)
+{
+    section_open(o, id, title, 0);
+    vz_line_chart(o, c);
+    if (text) note(o, text);
+    vz_put(o, "</section>\n");
+}
+
 static void metric(vz_out *o, const char *name, double v)
 {
     vz_fmt(o, " &#183; %s <b>%.4f</b>", name, v);
@@ -388,13 +397,10 @@ static nb_status metric_charts(vz_out *o, const nb_report *r)
     s[ns++] = (vz_series){"training", x, tl, n, 0, 0};
     if (any_val) s[ns++] = (vz_series){"validation", x, vl, n, 1, 1};
     if (any_test) s[ns++] = (vz_series){"test", x, sl, n, 2, 0};
-    section_open(o, "loss", "Loss", 0);
     vz_chart c = {"loss per epoch", "epoch", "loss", 0, 1, 0, 0, 0, ns, s};
-    vz_line_chart(o, &c);
-    note(o, "How wrong the network is, averaged over the samples: the training loss is the mean over the "
+    chart_section(o, "loss", "Loss", &c, "How wrong the network is, averaged over the samples: the training loss is the mean over the "
             "epoch's steps; validation and test losses are measured after the epoch. A test loss that "
             "rises while the training loss falls is overfitting.");
-    vz_put(o, "</section>\n");
     if (has_acc(r)) {
         ns = 0;
         s[ns++] = (vz_series){"training", x, ta, n, 0, 0};
@@ -406,19 +412,14 @@ static nb_status metric_charts(vz_out *o, const nb_report *r)
             for (size_t i = 0; i < n; i++)
                 if (s[k].y[i] < lo) lo = s[k].y[i];
         lo = lo > 0.5 ? floor((lo - 0.02) * 10) / 10 : 0;
-        section_open(o, "accuracy", "Accuracy", 0);
         vz_chart ca = {"accuracy per epoch", "epoch", "accuracy", 0, 1, lo, 1, 0, ns, s};
-        vz_line_chart(o, &ca);
-        note(o, "The share of samples whose highest-scoring class is the true one.");
-        vz_put(o, "</section>\n");
+        chart_section(o, "accuracy", "Accuracy", &ca, "The share of samples whose highest-scoring class is the true one.");
     }
     for (size_t i = 0; i < n; i++) tl[i] = r->ep[i].lr;
     s[0] = (vz_series){"learning rate", x, tl, n, 4, 0};
-    section_open(o, "lr", "Learning rate", 0);
     vz_chart cl = {"learning rate per epoch", "epoch", "learning rate", 0, 1, 0, 0, 1, 1, s};
-    vz_line_chart(o, &cl);
-    note(o, "The step size of the updates, at the end of each epoch (the schedule changes it step by step).");
-    vz_put(o, "</section>\n");
+    chart_section(o, "lr", "Learning rate", &cl,
+                  "The step size of the updates, at the end of each epoch (the schedule changes it step by step).");
     nb_free(buf);
     return NB_OK;
 }
@@ -439,13 +440,10 @@ static nb_status grad_chart(vz_out *o, const nb_report *r)
         for (size_t i = 0; i < n; i++) yl[i] = r->gnorm[i * (size_t)L + (size_t)l];
         s[l] = (vz_series){r->layers[l], r->gx, yl, n, l, 0};
     }
-    section_open(o, "gradients", "Gradient flow", 0);
     vz_chart c = {"gradient norm per layer", "epoch", "gradient norm (log scale)", 1, 0, 0, 0, 0, L, s};
-    vz_line_chart(o, &c);
-    note(o, "The size (L2 norm) of each layer's parameter gradients during training: how much blame "
+    chart_section(o, "gradients", "Gradient flow", &c, "The size (L2 norm) of each layer's parameter gradients during training: how much blame "
             "backpropagation hands each layer. Lines that sink by orders of magnitude towards the input "
             "mean vanishing gradients; lines that shoot up mean exploding ones.");
-    vz_put(o, "</section>\n");
     nb_free(y);
     nb_free(s);
     return NB_OK;

@@ -131,6 +131,19 @@ static double left_margin(const axis *ay)
     return 24 + widest + 9;
 }
 
+/* The tick values of an axis (at most 200) and their positions in [0, 1]. */
+static int ticks(const axis *a, double *v, double *t)
+{
+    double first = ceil(a->lo / a->step - 1e-9) * a->step;
+    int n = 0;
+    for (; n < 200; n++) {
+        v[n] = first + n * a->step;
+        if (v[n] > a->hi + a->step * 1e-9) break;
+        t[n] = (v[n] - a->lo) / (a->hi - a->lo);
+    }
+    return n;
+}
+
 /* Grid lines, ticks and tick labels of both axes around the plot box
  * (x, y, w, h), and the axis labels. */
 static void draw_axes(vz_out *o, const axis *ax, const axis *ay, double x, double y, double w, double h,
@@ -138,32 +151,25 @@ static void draw_axes(vz_out *o, const axis *ax, const axis *ay, double x, doubl
 {
     char buf[32];
     vz_put(o, "<g stroke=\"#e3e3e3\" stroke-width=\"1\">");
+    double v[200], t[200];
     for (int pass = 0; pass < 2; pass++) {
-        const axis *a = pass ? ay : ax;
-        double first = ceil(a->lo / a->step - 1e-9) * a->step;
-        for (int k = 0; k < 200; k++) {
-            double v = first + k * a->step;
-            if (v > a->hi + a->step * 1e-9) break;
-            double t = (v - a->lo) / (a->hi - a->lo);
-            if (pass) vz_fmt(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y + h - t * h, x + w, y + h - t * h);
-            else vz_fmt(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x + t * w, y, x + t * w, y + h);
-        }
+        int n = ticks(pass ? ay : ax, v, t);
+        for (int k = 0; k < n; k++)
+            if (pass) vz_fmt(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y + h - t[k] * h, x + w, y + h - t[k] * h);
+            else vz_fmt(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x + t[k] * w, y, x + t[k] * w, y + h);
     }
     vz_put(o, "</g>\n");
     vz_fmt(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#999\"/>\n", x, y, w, h);
     vz_put(o, "<g fill=\"#444\" font-size=\"12\">");
     for (int pass = 0; pass < 2; pass++) {
         const axis *a = pass ? ay : ax;
-        double first = ceil(a->lo / a->step - 1e-9) * a->step;
-        for (int k = 0; k < 200; k++) {
-            double v = first + k * a->step;
-            if (v > a->hi + a->step * 1e-9) break;
-            double t = (v - a->lo) / (a->hi - a->lo);
-            tick_label(a, v, buf, sizeof buf);
+        int n = ticks(a, v, t);
+        for (int k = 0; k < n; k++) {
+            tick_label(a, v[k], buf, sizeof buf);
             if (pass)
-                vz_fmt(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", x - 5, y + h - t * h + 4, buf);
+                vz_fmt(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", x - 5, y + h - t[k] * h + 4, buf);
             else
-                vz_fmt(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x + t * w, y + h + 14, buf);
+                vz_fmt(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x + t[k] * w, y + h + 14, buf);
         }
     }
     vz_put(o, "</g>\n");
