@@ -112,7 +112,21 @@ typedef struct nb_exec {
     int64_t batch_offset;   /* index of the plan's first sample in the global batch */
     const struct nb_sync *sync; /* cross-process reductions; NULL: one process */
     nb_status *status;      /* where a backward that fails (a sync) reports it */
+    /* An activation the plan fused into this op (NB_ACT_*, ops with
+     * NB_OPF_ACT only): forward applies it to the output in place, backward
+     * first turns out->g, the activation's upstream gradient, into the
+     * op's own (from the activated output). */
+    int act;
 } nb_exec;
+
+/* Activations a producer can apply to its own output (plan.c fuses them). */
+enum { NB_ACT_NONE = 0, NB_ACT_RELU = 1 };
+/* (ops/activation.c) Applies `act` to y[0..n) in place; turns dy into the
+ * gradient before the activation, in place, from the activated output y
+ * alone. Large arrays are split over the pool (NULL: the caller's thread).
+ * NB_ACT_NONE does nothing. */
+void nb_act_apply(struct nb_pool *pool, int act, float *y, size_t n);
+void nb_act_grad(struct nb_pool *pool, int act, const float *y, float *dy, size_t n);
 
 /* Reductions across processes that an op needs in data-parallel training
  * (synchronised batch normalisation), set on a plan by the trainer. */
@@ -137,7 +151,8 @@ void nb_plan_set_backward_hook(nb_plan *p, nb_status (*hook)(void *user, int nod
 
 /* Op flags */
 enum {
-    NB_OPF_VIEW = 1   /* output is input 0's memory under another shape (no copy) */
+    NB_OPF_VIEW = 1,  /* output is input 0's memory under another shape (no copy) */
+    NB_OPF_ACT = 2    /* honours nb_exec.act: a relu consuming its output can be fused */
 };
 
 /* One entry of the op table. Each op family file defines its entries next to

@@ -13,6 +13,14 @@
  * gradient buffer is zeroed once, at the step of its first writer. Parameter
  * gradients live in the graph's block and are never zeroed here: they
  * accumulate until nb_graph_zero_grad(), as in PyTorch.
+ *
+ * Fusion. A relu whose input is the only use of an op that can apply it
+ * itself (NB_OPF_ACT: conv2d, linear) is done by that op, on its output
+ * while it is still in cache, and its gradient mask at the start of the op's
+ * backward: two passes over memory fewer each way. The relu then runs
+ * nothing and shares the op's value and gradient, like a view. Only where no
+ * one can see the difference: never in a plan that keeps every value, nor
+ * when the op's own output is kept or is the target.
  */
 #include "internal.h"
 
@@ -53,7 +61,12 @@ struct nb_plan {
      * zero_buf[zero_ptr[i] .. zero_ptr[i+1]) */
     int *zero_ptr;
     nb_tensor **zero_buf;
+    /* per node: the NB_ACT_* its op applies to its own output, or FUSED for
+     * an activation done by its producer */
+    signed char *fuse;
 };
+
+enum { FUSED = -1 };
 
 /* ---- buffer placement ------------------------------------------------ */
 
@@ -146,7 +159,21 @@ void nb_plan_free(nb_plan *p)
     nb_free(p->saved_block);
     nb_free(p->zero_ptr);
     nb_free(p->zero_buf);
+    nb_free(p->fuse);
     nb_free(p);
+}
+
+/* Marks the relus their producers can apply (see Fusion above). */
+static void fuse_activations(nb_plan *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        const nb_node *nd = p->g->nodes[i], *src = nd->op == NB_OP_RELU ? nd->in[0] : NULL;
+        if (!src || !(nb_op_table[src->op]->flags & NB_OPF_ACT) || src->n_consumers != 1 || src->keep ||
+            src->id == p->target || i == p->target || p->fuse[src->id] != NB_ACT_NONE)
+            continue;
+        p->fuse[src->id] = NB_ACT_RELU;
+        p->fuse[i] = FUSED;
+    }
 }
 
 nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
@@ -201,6 +228,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     p->saved = nb_calloc((size_t)n, sizeof *p->saved);
     p->zero_ptr = nb_calloc((size_t)n + 1, sizeof *p->zero_ptr);
     p->zero_buf = nb_calloc((size_t)n + 1, sizeof *p->zero_buf);
+    p->fuse = nb_calloc((size_t)n + 1, sizeof *p->fuse);
     root = nb_calloc((size_t)n, sizeof *root);
     vs = nb_calloc((size_t)n, sizeof *vs);
     ve = nb_calloc((size_t)n, sizeof *ve);
@@ -209,7 +237,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     bufs = nb_calloc(2 * (size_t)n + 1, sizeof *bufs);
     tmp = nb_calloc(2 * (size_t)n + 1, sizeof *tmp);
     if (!p->t || !p->inptr || !p->in_off || !p->bwd || !p->saved || !p->zero_ptr ||
-        !p->zero_buf || !root || !vs || !ve || !gs || !ge || !bufs || !tmp)
+        !p->zero_buf || !p->fuse || !root || !vs || !ve || !gs || !ge || !bufs || !tmp)
         goto fail;
 
     for (int i = 0, k = 0; i < n; i++) {
@@ -233,10 +261,12 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
 
     /* Storage roots and lifetimes. */
     const int END = 2 * n, keep_all = (flags & NB_PLAN_KEEP) != 0;
+    if (!keep_all) fuse_activations(p);
 #define T(i) (2 * n - 1 - (i))
     for (int i = 0; i < n; i++) {
         nb_node *nd = g->nodes[i];
-        root[i] = (nb_op_table[nd->op]->flags & NB_OPF_VIEW) ? root[nd->in[0]->id] : i;
+        int alias = (nb_op_table[nd->op]->flags & NB_OPF_VIEW) || p->fuse[i] == FUSED;
+        root[i] = alias ? root[nd->in[0]->id] : i;
         vs[i] = nd->op == NB_OP_INPUT ? 0 : i;
         ve[i] = -1;
         gs[i] = END;
@@ -382,7 +412,8 @@ static nb_exec exec_for(nb_plan *p, int i)
     nb_node *nd = p->g->nodes[i];
     nb_exec e = {nd, nd->n_in, p->inptr + p->in_off[i], &p->t[i], p->saved[i], p->scratch,
                  p->training, &p->rng, p->g->pool,
-                 p->seed, p->step, p->batch_offset, p->has_sync ? &p->sync : NULL, &p->bwd_status};
+                 p->seed, p->step, p->batch_offset, p->has_sync ? &p->sync : NULL, &p->bwd_status,
+                 p->fuse[i] > 0 ? p->fuse[i] : NB_ACT_NONE};
     return e;
 }
 
@@ -423,8 +454,9 @@ nb_status nb_plan_forward(nb_plan *p)
     if (st != NB_OK) return st;
     for (int i = 0; i < p->n; i++) {
         const nb_op_def *def = nb_op_table[p->g->nodes[i]->op];
-        if (!def->forward) continue; /* leaves and views */
+        if (!def->forward || p->fuse[i] == FUSED) continue; /* leaves, views, fused */
         nb_exec e = exec_for(p, i);
+        if (p->detect_anomaly) e.act = NB_ACT_NONE; /* check the op's output, then activate */
         st = def->forward(&e);
         if (st != NB_OK) break;
         if (p->detect_anomaly) {
@@ -433,6 +465,7 @@ nb_status nb_plan_forward(nb_plan *p)
                 st = anomaly(p, i, "the output", &p->t[i], p->t[i].x, at);
                 break;
             }
+            if (p->fuse[i] > 0) nb_act_apply(p->g->pool, p->fuse[i], p->t[i].x, p->t[i].n);
         }
     }
     if (p->training) p->step++; /* the next pass draws new masks */
@@ -455,7 +488,7 @@ nb_status nb_plan_backward(nb_plan *p, const float *seed_grad)
             nb_tensor *t = &p->t[i];
             for (size_t k = 0; k < t->n; k++) t->g[k] += seed_grad ? seed_grad[k] : 1.0f;
         }
-        if (!p->bwd[i]) continue;
+        if (!p->bwd[i] || p->fuse[i] == FUSED) continue;
         const nb_op_def *def = nb_op_table[p->g->nodes[i]->op];
         if (!def->backward) continue;
         nb_exec e = exec_for(p, i);

@@ -35,7 +35,8 @@
 
 enum { KC = 384, NC = 512, MC = 96, MR_MAX = 8, NR_MAX = 32 };
 
-typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr);
+/* c[mr, nr] (+)= a-panel x b-panel over kc; store: overwrite c instead of adding */
+typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store);
 
 /* ---- micro-kernels ------------------------------------------------------ */
 
@@ -44,20 +45,27 @@ typedef float nb_v16 __attribute__((vector_size(64)));
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(nb_v16))
 #define STORE16(p, v) memcpy((p), &(v), sizeof(nb_v16))
 
-/* Adds the accumulators acc[rows][cols] to C, only mr x nr of them valid. */
+/* Adds the accumulators acc[rows][cols] to C (or stores them, when store),
+ * only mr x nr of them valid. */
 #define ADD_TILE(ROWS, VECS)                                                         \
     do {                                                                             \
         if (nr == (VECS) * 16) {                                                     \
             for (int r = 0; r < mr; r++)                                             \
                 for (int v = 0; v < (VECS); v++) {                                   \
-                    nb_v16 t;                                                        \
-                    LOAD16(t, c + (size_t)r * ldc + 16 * v);                         \
-                    t += acc[r][v];                                                  \
+                    nb_v16 t = acc[r][v];                                            \
+                    if (!store) {                                                    \
+                        nb_v16 old;                                                  \
+                        LOAD16(old, c + (size_t)r * ldc + 16 * v);                   \
+                        t += old;                                                    \
+                    }                                                                \
                     STORE16(c + (size_t)r * ldc + 16 * v, t);                        \
                 }                                                                    \
         } else {                                                                     \
             for (int r = 0; r < mr; r++)                                             \
-                for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] += acc[r][j / 16][j % 16]; \
+                for (int j = 0; j < nr; j++) {                                       \
+                    float *cj = c + (size_t)r * ldc + j;                             \
+                    *cj = store ? acc[r][j / 16][j % 16] : *cj + acc[r][j / 16][j % 16]; \
+                }                                                                    \
         }                                                                            \
     } while (0)
 
@@ -75,7 +83,7 @@ typedef float nb_v16 __attribute__((vector_size(64)));
 #if defined(__x86_64__) || defined(__i386__)
 /* 8 x 32: a is kc x 8, b is kc x 32 */
 __attribute__((target("avx512f"))) static void kernel_8x32(int kc, const float *a, const float *b, float *c,
-                                                           int ldc, int mr, int nr)
+                                                           int ldc, int mr, int nr, int store)
 {
     nb_v16 acc[8][2];
     memset(acc, 0, sizeof acc);
@@ -93,18 +101,18 @@ __attribute__((target("avx512f"))) static void kernel_8x32(int kc, const float *
 
 /* 6 x 16 with AVX2 and FMA: each 16-float vector is two ymm registers */
 __attribute__((target("avx2,fma"))) static void kernel_6x16_avx2(int kc, const float *a, const float *b,
-                                                                 float *c, int ldc, int mr, int nr)
+                                                                 float *c, int ldc, int mr, int nr, int store)
 {
     KERNEL_6x16_BODY;
 }
 #endif
 
-static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store)
 {
     KERNEL_6x16_BODY;
 }
 #else
-static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store)
 {
     float acc[6][16];
     memset(acc, 0, sizeof acc);
@@ -112,7 +120,7 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ld
         for (int r = 0; r < 6; r++)
             for (int j = 0; j < 16; j++) acc[r][j] += a[k * 6 + r] * b[k * 16 + j];
     for (int r = 0; r < mr; r++)
-        for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] += acc[r][j];
+        for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] = store ? acc[r][j] : c[(size_t)r * ldc + j] + acc[r][j];
 }
 #endif
 
@@ -203,6 +211,7 @@ typedef struct {
     float *C;
     /* the current block */
     int j0, nc, k0, kc;
+    int store;               /* this block overwrites C (beta == 0, first KC block) */
     int n_panels, m_blocks, n_chunks, chunk_panels;
     float *bp;               /* packed B block, caller's stack */
 } nb_gemm_job;
@@ -230,7 +239,7 @@ static void tile_task(void *ctx, int t)
         for (int ip = 0; ip < mc; ip += mr)
             g->arch.fn(g->kc, ap + (size_t)ip * g->kc, g->bp + (size_t)jp * g->kc,
                        g->C + (size_t)(i0 + ip) * g->ldc + g->j0 + jp, g->ldc, mc - ip < mr ? mc - ip : mr,
-                       g->nc - jp < nr ? g->nc - jp : nr);
+                       g->nc - jp < nr ? g->nc - jp : nr, g->store);
     }
 }
 
@@ -239,9 +248,14 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
 {
     float bp[KC * (NC + NR_MAX)];
     nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
-                     0, 0, 0, 0, 0, 0, 0, 0, bp};
-    scale_c(M, N, beta, C, ldc);
-    if (alpha == 0.0f || K == 0) return;
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp};
+    if (alpha == 0.0f || K == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    /* beta == 0: the first KC block stores its tiles instead of adding them
+     * (no pass to clear C, and NaN in C does not survive) */
+    if (beta != 0.0f) scale_c(M, N, beta, C, ldc);
     const int threads = nb_pool_threads(pool);
     /* small products: one thread, no hand-off cost */
     nb_pool *p = (double)M * N * K < 64.0 * 64 * 64 ? NULL : pool;
@@ -257,6 +271,7 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
         g.n_chunks = (g.n_panels + g.chunk_panels - 1) / g.chunk_panels;
         for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
             g.kc = K - g.k0 < KC ? K - g.k0 : KC;
+            g.store = beta == 0.0f && g.k0 == 0;
             nb_pool_run(p, g.n_panels, pack_b_task, &g);
             nb_pool_run(p, g.m_blocks * g.n_chunks, tile_task, &g);
         }

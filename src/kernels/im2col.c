@@ -49,8 +49,9 @@ void nb_im2col(const nb_conv_geom *g, const float *x, float *cols)
                     float *dst = row + (size_t)oh * OW;
                     for (int ow = 0; ow < ow_lo; ow++) dst[ow] = 0.0f;
                     if (g->sw == 1) {
-                        memcpy(dst + ow_lo, xr + ow_lo + woff,
-                               (size_t)(ow_hi - ow_lo) * sizeof(float));
+                        /* rows are short (tens of floats): a loop, not a call */
+                        const float *src = xr + woff;
+                        for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow];
                     } else {
                         for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = xr[ow * g->sw + woff];
                     }

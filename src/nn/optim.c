@@ -200,14 +200,14 @@ void nb_optim_free(nb_optim *o)
  *         else buf * momentum + (1 - dampening) * d    (momentum != 0)
  *   d = d + momentum * buf (Nesterov) or buf
  *   p = p + (-lr) * d                                                  */
-static void sgd_step(nb_optim *o, float *p, const float *grad, size_t n)
+static void sgd_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi)
 {
     const double lr = o->lr, wd = o->sgd.weight_decay, mom = o->sgd.momentum;
     const float f_wd = (float)wd, f_mom = (float)mom;
     const float f_keep = (float)(1.0 - (double)o->sgd.dampening), f_neg_lr = (float)-lr;
     const int first = o->step == 0, nesterov = o->sgd.nesterov;
     float *buf = o->nstate ? o->state[0] : NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float d = grad[i];
         if (wd != 0) d = d + f_wd * p[i];
         if (buf) {
@@ -227,7 +227,7 @@ static void sgd_step(nb_optim *o, float *p, const float *grad, size_t n)
  *   bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, step_size = lr / bc1  (doubles)
  *   denom = sqrt(v) / sqrt(bc2) + eps
  *   p = p + (-step_size * m) / denom                                   */
-static void adam_step(nb_optim *o, float *p, const float *grad, size_t n, int decoupled)
+static void adam_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi, int decoupled)
 {
     const nb_adam_opts *a = &o->adam;
     const double lr = o->lr, b1 = a->beta1, b2 = a->beta2, wd = a->weight_decay;
@@ -240,7 +240,7 @@ static void adam_step(nb_optim *o, float *p, const float *grad, size_t n, int de
     const float f_wd = (float)wd, f_decay = (float)(1.0 - lr * wd), eps = a->eps;
     const int l2 = !decoupled && wd != 0, shrink = decoupled && wd != 0;
     float *m = o->state[0], *v = o->state[1], *vmax = a->amsgrad ? o->state[2] : NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = grad[i];
         if (shrink) pi = pi * f_decay;
         if (l2) gi = gi + f_wd * pi;
@@ -270,7 +270,7 @@ static void adam_step(nb_optim *o, float *p, const float *grad, size_t n, int de
  *   avg = avg + eps
  *   momentum > 0: buf = buf * momentum + g / avg, p = p + (-lr) * buf
  *   else          p = p + (-lr * g) / avg                             */
-static void rmsprop_step(nb_optim *o, float *p, const float *grad, size_t n)
+static void rmsprop_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi)
 {
     const nb_rmsprop_opts *r = &o->rms;
     const double lr = o->lr, alpha = r->alpha, wd = r->weight_decay;
@@ -280,7 +280,7 @@ static void rmsprop_step(nb_optim *o, float *p, const float *grad, size_t n)
     int k = 1;
     float *buf = r->momentum > 0 ? o->state[k++] : NULL;
     float *ga = r->centered ? o->state[k++] : NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float gi = grad[i];
         if (wd != 0) gi = gi + f_wd * p[i];
         float s = sq[i] * f_alpha;
@@ -307,20 +307,28 @@ static void rmsprop_step(nb_optim *o, float *p, const float *grad, size_t n)
     }
 }
 
+/* Parameters [lo, hi): every element's update is independent of the others,
+ * so ranges run on the graph's threads with the same result. */
+static void step_range(void *ctx, size_t lo, size_t hi)
+{
+    nb_optim *o = ctx;
+    float *p = nb_graph_param_data(o->g);
+    const float *grad = nb_graph_param_grad(o->g);
+    switch (o->kind) {
+    case NB_OPTIM_SGD: sgd_step(o, p, grad, lo, hi); break;
+    case NB_OPTIM_ADAM: adam_step(o, p, grad, lo, hi, 0); break;
+    case NB_OPTIM_ADAMW: adam_step(o, p, grad, lo, hi, 1); break;
+    case NB_OPTIM_RMSPROP: rmsprop_step(o, p, grad, lo, hi); break;
+    }
+}
+
 nb_status nb_optim_step(nb_optim *o)
 {
     if (!o) return nb_set_error(NB_ERR_ARG, "optim_step: NULL optimizer");
     if (nb_graph_param_numel(o->g) != o->numel)
         return nb_set_error(NB_ERR_STATE, "%s: the graph gained parameters after the "
                                           "optimizer was created", o->name);
-    float *p = nb_graph_param_data(o->g);
-    const float *grad = nb_graph_param_grad(o->g);
-    switch (o->kind) {
-    case NB_OPTIM_SGD: sgd_step(o, p, grad, o->numel); break;
-    case NB_OPTIM_ADAM: adam_step(o, p, grad, o->numel, 0); break;
-    case NB_OPTIM_ADAMW: adam_step(o, p, grad, o->numel, 1); break;
-    case NB_OPTIM_RMSPROP: rmsprop_step(o, p, grad, o->numel); break;
-    }
+    nb_pool_for(o->g->pool, o->numel, 1 << 14, step_range, o);
     o->step++;
     return NB_OK;
 }

@@ -41,6 +41,36 @@ static void relu_backward(const nb_exec *e)
     nb_pool_for(e->pool, e->out->n, 1 << 15, relu_bwd_range, (void *)e);
 }
 
+/* ---- fused relu (ops with NB_OPF_ACT): y > 0 exactly where x > 0, so the
+ * activated output is enough for backward; same formulas as above ---- */
+typedef struct {
+    float *y, *dy;
+} act_job;
+
+static void act_apply_range(void *ctx, size_t lo, size_t hi)
+{
+    float *y = ((act_job *)ctx)->y;
+    for (size_t i = lo; i < hi; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+static void act_grad_range(void *ctx, size_t lo, size_t hi)
+{
+    const act_job *j = ctx;
+    for (size_t i = lo; i < hi; i++) j->dy[i] = j->y[i] > 0.0f ? j->dy[i] : 0.0f;
+}
+
+void nb_act_apply(nb_pool *pool, int act, float *y, size_t n)
+{
+    act_job j = {y, NULL};
+    if (act == NB_ACT_RELU) nb_pool_for(pool, n, 1 << 15, act_apply_range, &j);
+}
+
+void nb_act_grad(nb_pool *pool, int act, const float *y, float *dy, size_t n)
+{
+    act_job j = {(float *)y, dy};
+    if (act == NB_ACT_RELU) nb_pool_for(pool, n, 1 << 15, act_grad_range, &j);
+}
+
 /* ---- leaky_relu: y = x > 0 ? x : slope * x ---- */
 static nb_status leaky_relu_forward(const nb_exec *e)
 {

@@ -14,8 +14,10 @@
  *   dW_g  += dY_g @ cols^T              (cols recomputed: nothing is saved)
  *   dcols  = W_g^T @ dY_g, then col2im adds it into dx
  *   dbias += dY summed over n and the OH*OW positions
- * The cols matrix of one (n, g) lives in scratch. A 1x1 kernel with stride 1
- * and no padding needs no im2col at all: cols is the input slice itself.
+ * A 1x1 kernel with stride 1 and no padding needs no im2col at all: cols is
+ * the input slice itself. A fused relu (NB_OPF_ACT) is applied to each
+ * sample's output right after its product, and its mask to each sample's dY
+ * before the products that read it.
  */
 #include "ops.h"
 
@@ -106,35 +108,128 @@ static nb_status conv_shape(const nb_node *n, const nb_shape *const *in, nb_shap
     return NB_OK;
 }
 
-/* One cols matrix [C/G*kh*kw, OH*OW], none when im2col is skipped. */
+/* ---- the parallel schedule ----
+ * The batch is cut into chunks of `chunk` consecutive samples (4 unless the
+ * scratch budget asks for more). Each chunk's weight gradient is summed into
+ * a partial of its own, and the partials are added to dW in chunk order at
+ * the end; so every result depends on the shapes only, never on the number
+ * of threads, and a batch split across processes at chunk boundaries sums
+ * its gradient almost in the same order as a whole one. Chunks are dealt to
+ * `slots` tasks (task s takes chunks s, s + slots, ...), each with a cols
+ * matrix of its own. With fewer tasks than threads (a batch of one) the tasks
+ * run one after the other and each product is spread over the pool instead:
+ * the same sums either way. */
+enum { CONV_CHUNK = 4, CONV_MAX_SLOTS = 32 };
+#define CONV_SCRATCH_BUDGET ((size_t)64 << 20)
+
+typedef struct {
+    int64_t chunk, chunks;
+    int slots;
+    size_t cols, dw;   /* floats: one cols matrix, one partial weight gradient */
+} conv_layout;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static size_t conv_layout_floats(const conv_layout *l) { return (size_t)l->slots * l->cols + (size_t)l->chunks * l->dw; }
+
+static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, size_t w_numel)
+{
+    conv_layout l;
+    l.cols = conv_is_pointwise(g) ? 0 : round16((size_t)g->C * g->kh * g->kw * ((size_t)g->OH * g->OW));
+    l.dw = round16(w_numel);
+    l.chunk = CONV_CHUNK;
+    const size_t budget = CONV_SCRATCH_BUDGET / sizeof(float);
+    for (;;) {
+        l.chunks = N < 1 ? 1 : (N + l.chunk - 1) / l.chunk;
+        l.slots = l.chunks < CONV_MAX_SLOTS ? (int)l.chunks : CONV_MAX_SLOTS;
+        while (l.slots > 1 && conv_layout_floats(&l) > budget) l.slots--;
+        if (l.chunk >= N || conv_layout_floats(&l) <= budget) return l;
+        l.chunk *= 2;
+    }
+}
+
 static size_t conv_scratch_bytes(const nb_node *n, const nb_shape *const *in, const nb_shape *out)
 {
     nb_conv_geom g = conv_geom(n, in[0], in[1], out);
-    if (conv_is_pointwise(&g)) return 0;
-    return (size_t)g.C * g.kh * g.kw * ((size_t)g.OH * g.OW) * sizeof(float);
+    conv_layout l = conv_layout_of(&g, in[0]->d[0], nb_shape_numel(in[1]));
+    return conv_layout_floats(&l) * sizeof(float);
 }
 
-/* out[n, g] = W_g @ im2col(x[n, g]) (+ bias), for every sample n and group g */
-static nb_status conv_forward(const nb_exec *e)
+/* Everything a task needs, from runtime shapes. */
+typedef struct conv_job {
+    const nb_exec *e;
+    nb_conv_geom g;
+    conv_layout l;
+    int64_t N;
+    int G, O, Og, K, P;   /* groups, outputs, outputs per group, rows of cols, positions */
+    size_t xg;            /* floats of one group's input */
+    nb_pool *inner;       /* threads for each product (NULL when tasks run in parallel) */
+    void (*chunk_fn)(const struct conv_job *j, int64_t c, float *cols);
+} conv_job;
+
+static conv_job conv_job_of(const nb_exec *e)
 {
     const nb_tensor *X = e->in[0], *Wt = e->in[1];
+    conv_job j;
+    j.e = e;
+    j.g = conv_geom(e->node, &X->s, &Wt->s, &e->out->s);
+    j.N = X->s.d[0];
+    j.l = conv_layout_of(&j.g, j.N, Wt->n);
+    j.G = (int)e->node->ia[A_G];
+    j.O = (int)Wt->s.d[0];
+    j.Og = j.O / j.G;
+    j.K = j.g.C * j.g.kh * j.g.kw;
+    j.P = j.g.OH * j.g.OW;
+    j.xg = (size_t)j.g.C * j.g.H * j.g.W;
+    j.inner = j.l.slots >= nb_pool_threads(e->pool) ? NULL : e->pool;
+    j.chunk_fn = NULL;
+    return j;
+}
+
+/* the chunks of task s, with task s's cols matrix */
+static void conv_task(void *ctx, int s)
+{
+    const conv_job *j = ctx;
+    float *cols = (float *)j->e->scratch + (size_t)s * j->l.cols;
+    for (int64_t c = s; c < j->l.chunks; c += j->l.slots) j->chunk_fn(j, c, cols);
+}
+
+/* Runs fn over every chunk: tasks in parallel, or in order with parallel products. */
+static void conv_run(conv_job *j, void (*fn)(const conv_job *j, int64_t c, float *cols))
+{
+    j->chunk_fn = fn;
+    nb_pool_run(j->inner ? NULL : j->e->pool, j->l.slots, conv_task, j);
+}
+
+/* chunk c's partial weight gradient */
+static float *chunk_dw(const conv_job *j, int64_t c)
+{
+    return (float *)j->e->scratch + (size_t)j->l.slots * j->l.cols + (size_t)c * j->l.dw;
+}
+
+/* chunk c's samples [lo, hi) */
+static int64_t chunk_lo(const conv_job *j, int64_t c) { return c * j->l.chunk; }
+static int64_t chunk_hi(const conv_job *j, int64_t c)
+{
+    return (c + 1) * j->l.chunk < j->N ? (c + 1) * j->l.chunk : j->N;
+}
+
+/* out[n, g] = W_g @ im2col(x[n, g]) (+ bias), then the fused activation */
+static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
+{
+    const nb_exec *e = j->e;
+    const nb_tensor *X = e->in[0], *Wt = e->in[1];
     const float *bias = e->n_in == 3 ? e->in[2]->x : NULL;
-    nb_conv_geom g = conv_geom(e->node, &X->s, &Wt->s, &e->out->s);
-    const int64_t N = X->s.d[0];
-    const int G = (int)e->node->ia[A_G];
-    const int O = (int)Wt->s.d[0], Og = O / G;
-    const int K = g.C * g.kh * g.kw, P = g.OH * g.OW;
-    const size_t xg = (size_t)g.C * g.H * g.W;   /* floats of one group's input */
-    const int pointwise = conv_is_pointwise(&g);
-    for (int64_t n = 0; n < N; n++) {
-        for (int gi = 0; gi < G; gi++) {
-            const float *x = X->x + ((size_t)n * G + gi) * xg;
+    const int K = j->K, P = j->P, Og = j->Og;
+    for (int64_t n = chunk_lo(j, c); n < chunk_hi(j, c); n++) {
+        for (int gi = 0; gi < j->G; gi++) {
+            const float *x = X->x + ((size_t)n * j->G + gi) * j->xg;
             const float *w = Wt->x + (size_t)gi * Og * K;
-            float *y = e->out->x + ((size_t)n * O + (size_t)gi * Og) * P;
+            float *y = e->out->x + ((size_t)n * j->O + (size_t)gi * Og) * P;
             const float *cols = x;
-            if (!pointwise) {
-                nb_im2col(&g, x, e->scratch);
-                cols = e->scratch;
+            if (j->l.cols) {
+                nb_im2col(&j->g, x, scratch);
+                cols = scratch;
             }
             /* start from the bias and accumulate the product onto it */
             if (bias)
@@ -142,62 +237,102 @@ static nb_status conv_forward(const nb_exec *e)
                     float b = bias[gi * Og + o], *yo = y + (size_t)o * P;
                     for (int p = 0; p < P; p++) yo[p] = b;
                 }
-            nb_sgemm_pool(e->pool, 0, 0, Og, P, K, 1.0f, w, K, cols, P, bias ? 1.0f : 0.0f, y, P);
+            nb_sgemm_pool(j->inner, 0, 0, Og, P, K, 1.0f, w, K, cols, P, bias ? 1.0f : 0.0f, y, P);
         }
+        nb_act_apply(NULL, e->act, e->out->x + (size_t)n * j->O * P, (size_t)j->O * P);
     }
+}
+
+static nb_status conv_forward(const nb_exec *e)
+{
+    conv_job j = conv_job_of(e);
+    conv_run(&j, conv_forward_chunk);
     return NB_OK;
 }
 
-/* dW_g += dY_g @ cols^T, dx[n, g] += col2im(W_g^T @ dY_g), dbias += sum of dY;
- * samples in order, so every sum has a fixed order */
-static void conv_backward(const nb_exec *e)
+/* For the chunk's samples: the fused activation's mask on dY, then
+ *   dW_t[g]  = sum over its samples of dY_g @ cols^T   (cols recomputed)
+ *   dx[n, g] += col2im(W_g^T @ dY_g)                     */
+static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
 {
+    const nb_exec *e = j->e;
     const nb_tensor *X = e->in[0], *Wt = e->in[1];
-    float *dbias = e->n_in == 3 ? e->in[2]->g : NULL;
-    nb_conv_geom g = conv_geom(e->node, &X->s, &Wt->s, &e->out->s);
-    const int64_t N = X->s.d[0];
-    const int G = (int)e->node->ia[A_G];
-    const int O = (int)Wt->s.d[0], Og = O / G;
-    const int K = g.C * g.kh * g.kw, P = g.OH * g.OW;
-    const size_t xg = (size_t)g.C * g.H * g.W;
-    const int pointwise = conv_is_pointwise(&g);
-    float *cols = e->scratch;
-    for (int64_t n = 0; n < N; n++) {
-        for (int gi = 0; gi < G; gi++) {
-            const size_t xoff = ((size_t)n * G + gi) * xg;
+    float *dw = chunk_dw(j, c);
+    const int K = j->K, P = j->P, Og = j->Og;
+    const int64_t n0 = chunk_lo(j, c), n1 = chunk_hi(j, c);
+    for (int64_t n = n0; n < n1; n++) {
+        float *dyn = e->out->g + (size_t)n * j->O * P;
+        nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P, dyn, (size_t)j->O * P);
+        for (int gi = 0; gi < j->G; gi++) {
+            const size_t xoff = ((size_t)n * j->G + gi) * j->xg;
             const float *w = Wt->x + (size_t)gi * Og * K;
-            const float *dy = e->out->g + ((size_t)n * O + (size_t)gi * Og) * P;
+            const float *dy = dyn + (size_t)gi * Og * P;
             if (Wt->g) {
-                /* dW_g[Og, K] += dY_g[Og, P] @ cols[K, P]^T */
-                const float *c = X->x + xoff;
-                if (!pointwise) {
-                    nb_im2col(&g, X->x + xoff, cols);
-                    c = cols;
+                /* dW_c[Og, K] (+)= dY_g[Og, P] @ cols[K, P]^T, the first sample overwrites */
+                const float *src = X->x + xoff;
+                if (j->l.cols) {
+                    nb_im2col(&j->g, src, cols);
+                    src = cols;
                 }
-                nb_sgemm_pool(e->pool, 0, 1, Og, K, P, 1.0f, dy, P, c, P, 1.0f, Wt->g + (size_t)gi * Og * K, K);
+                nb_sgemm_pool(j->inner, 0, 1, Og, K, P, 1.0f, dy, P, src, P, n == n0 ? 0.0f : 1.0f,
+                              dw + (size_t)gi * Og * K, K);
             }
             if (X->g) {
                 /* dcols[K, P] = W_g[Og, K]^T @ dY_g[Og, P]; pointwise adds straight into dx */
-                if (pointwise) {
-                    nb_sgemm_pool(e->pool, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 1.0f, X->g + xoff, P);
+                if (!j->l.cols) {
+                    nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 1.0f, X->g + xoff, P);
                 } else {
-                    nb_sgemm_pool(e->pool, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 0.0f, cols, P);
-                    nb_col2im_add(&g, cols, X->g + xoff);
+                    nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 0.0f, cols, P);
+                    nb_col2im_add(&j->g, cols, X->g + xoff);
                 }
-            }
-        }
-        if (dbias) {
-            const float *dy = e->out->g + (size_t)n * O * P;
-            for (int o = 0; o < O; o++) {
-                float s = 0.0f;
-                for (int p = 0; p < P; p++) s += dy[(size_t)o * P + p];
-                dbias[o] += s;
             }
         }
     }
 }
 
-const nb_op_def nb_def_conv2d = {"conv2d", 0, conv_shape, NULL, conv_scratch_bytes, conv_forward,
+/* dW[i] += the chunks' partial sums, in chunk order */
+static void conv_sum_dw(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    float *dW = j->e->in[1]->g;
+    for (int64_t c = 0; c < j->l.chunks; c++) {
+        const float *part = chunk_dw(j, c);
+        for (size_t i = lo; i < hi; i++) dW[i] += part[i];
+    }
+}
+
+/* dbias[o] += dY[:, o] summed over samples and positions, in order, in double */
+static void conv_sum_dbias(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    const float *dY = j->e->out->g;
+    float *db = j->e->in[2]->g;
+    for (size_t o = lo; o < hi; o++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < j->N; n++) {
+            const float *d = dY + ((size_t)n * j->O + o) * j->P;
+            /* eight running sums, in a fixed order, so the loop vectorises */
+            float lane[8] = {0};
+            int p = 0;
+            for (; p + 8 <= j->P; p += 8)
+                for (int k = 0; k < 8; k++) lane[k] += d[p + k];
+            for (; p < j->P; p++) lane[0] += d[p];
+            for (int k = 0; k < 8; k++) s += lane[k];
+        }
+        db[o] += (float)s;
+    }
+}
+
+static void conv_backward(const nb_exec *e)
+{
+    conv_job j = conv_job_of(e);
+    const nb_tensor *Wt = e->in[1];
+    conv_run(&j, conv_backward_chunk);
+    if (Wt->g) nb_pool_for(e->pool, Wt->n, 4096, conv_sum_dw, &j);
+    if (e->n_in == 3 && e->in[2]->g) nb_pool_for(e->pool, (size_t)j.O, 1, conv_sum_dbias, &j);
+}
+
+const nb_op_def nb_def_conv2d = {"conv2d", NB_OPF_ACT, conv_shape, NULL, conv_scratch_bytes, conv_forward,
                                  conv_backward};
 
 /* Resolves the options (0 means the default) into ia; NULL inputs pass

@@ -11,7 +11,8 @@
  * x is a [rows, in] matrix and y a [rows, out] one): the forward and the two
  * matrix gradients are one nb_sgemm each, accumulating with beta = 1 in
  * backward. The bias gradient sums rows in order, in double, so it is
- * deterministic. nb_sgemm takes int sizes: shape() refuses any of rows, in
+ * deterministic. A fused relu (NB_OPF_ACT) is applied to y after the product
+ * and its mask to dy before the gradients. nb_sgemm takes int sizes: shape() refuses any of rows, in
  * and out above INT_MAX.
  */
 #include "ops.h"
@@ -62,6 +63,7 @@ static nb_status linear_forward(const nb_exec *e)
         beta = 1.0f;
     }
     nb_sgemm_pool(e->pool, 0, 1, rows, O, I, 1.0f, X->x, I, W->x, I, beta, y, O);
+    nb_act_apply(e->pool, e->act, y, e->out->n);
     return NB_OK;
 }
 
@@ -73,7 +75,8 @@ static void linear_backward(const nb_exec *e)
     const nb_tensor *X = e->in[0], *W = e->in[1];
     const int O = (int)W->s.d[0], I = (int)W->s.d[1];
     const int rows = (int)(X->n / (size_t)I);
-    const float *dy = e->out->g;
+    float *dy = e->out->g;
+    nb_act_grad(e->pool, e->act, e->out->x, dy, e->out->n);   /* a fused relu's mask first */
     if (X->g) nb_sgemm_pool(e->pool, 0, 0, rows, I, O, 1.0f, dy, O, W->x, I, 1.0f, X->g, I);
     if (W->g) nb_sgemm_pool(e->pool, 1, 0, O, I, rows, 1.0f, dy, O, X->x, I, 1.0f, W->g, I);
     if (e->n_in == 3 && e->in[2]->g) {
@@ -88,7 +91,7 @@ static void linear_backward(const nb_exec *e)
     }
 }
 
-const nb_op_def nb_def_linear = {"linear", 0, linear_shape, NULL, linear_scratch, linear_forward,
+const nb_op_def nb_def_linear = {"linear", NB_OPF_ACT, linear_shape, NULL, linear_scratch, linear_forward,
                                  linear_backward};
 
 nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *weight, nb_node *bias)

@@ -77,17 +77,50 @@ static size_t max_pool_saved_bytes(const nb_node *n, const nb_shape *const *in,
     return nb_shape_numel(out) * sizeof(int32_t);
 }
 
+/* The winner rule, as PyTorch: a strictly greater value wins (ties keep the
+ * first in scan order), a NaN always wins. Written as selects, not branches:
+ * on real data the comparisons are coin flips a branch predictor loses. */
+#define MAX_POOL_TAKE(v, i, best, bi)                  \
+    do {                                              \
+        int take_ = ((v) > (best)) | ((v) != (v));    \
+        (best) = take_ ? (v) : (best);                \
+        (bi) = take_ ? (i) : (bi);                    \
+    } while (0)
+
+/* The common 2x2 window, stride 2, no padding: four loads per output. */
+static void max_pool_2x2(const float *x, int W, int OH, int OW, float *y, int32_t *a)
+{
+    for (int oh = 0; oh < OH; oh++) {
+        const float *r0 = x + (size_t)2 * oh * W, *r1 = r0 + W;
+        const int32_t base = 2 * oh * W;
+        for (int ow = 0; ow < OW; ow++) {
+            float best = r0[2 * ow];
+            int32_t bi = base + 2 * ow;
+            MAX_POOL_TAKE(r0[2 * ow + 1], base + 2 * ow + 1, best, bi);
+            MAX_POOL_TAKE(r1[2 * ow], base + W + 2 * ow, best, bi);
+            MAX_POOL_TAKE(r1[2 * ow + 1], base + W + 2 * ow + 1, best, bi);
+            y[oh * OW + ow] = best;
+            a[oh * OW + ow] = bi;
+        }
+    }
+}
+
 /* planes [lo, hi) of a max pooling forward pass */
 static void max_pool_planes(void *ctx, size_t lo, size_t hi)
 {
     const nb_exec *e = ctx;
     pool_geom g = pool_get(e->node, &e->in[0]->s, &e->out->s);
     const size_t HW = (size_t)g.H * g.W, OHW = (size_t)g.OH * g.OW;
+    const int plain2x2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
     int32_t *arg = e->saved;
     for (size_t c = lo; c < hi; c++) {
         const float *x = e->in[0]->x + c * HW;
         float *y = e->out->x + c * OHW;
         int32_t *a = arg + c * OHW;
+        if (plain2x2) {
+            max_pool_2x2(x, g.W, g.OH, g.OW, y, a);
+            continue;
+        }
         for (int oh = 0; oh < g.OH; oh++) {
             int h0 = oh * g.sh - g.ph, h1 = h0 + g.kh;
             if (h0 < 0) h0 = 0;
@@ -96,19 +129,12 @@ static void max_pool_planes(void *ctx, size_t lo, size_t hi)
                 int w0 = ow * g.sw - g.pw, w1 = w0 + g.kw;
                 if (w0 < 0) w0 = 0;
                 if (w1 > g.W) w1 = g.W;
-                /* as PyTorch: start at the first real input with -inf (so an
-                 * all -inf window picks it), a strictly greater value wins
-                 * (ties keep the first in scan order), NaN always wins */
+                /* start at the first real input with -inf, so an all -inf
+                 * window picks it */
                 float best = -INFINITY;
                 int32_t bi = h0 * g.W + w0;
                 for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        float v = x[h * g.W + w];
-                        if (v > best || isnan(v)) {
-                            best = v;
-                            bi = h * g.W + w;
-                        }
-                    }
+                    for (int w = w0; w < w1; w++) MAX_POOL_TAKE(x[h * g.W + w], h * g.W + w, best, bi);
                 y[oh * g.OW + ow] = best;
                 a[oh * g.OW + ow] = bi;
             }
@@ -124,18 +150,26 @@ static nb_status max_pool_forward(const nb_exec *e)
     return NB_OK;
 }
 
-/* dx[argmax] += dy, output by output */
-static void max_pool_backward(const nb_exec *e)
+/* dx[argmax] += dy, output by output; planes are independent, so they are
+ * shared out among the pool's threads */
+static void max_pool_back_planes(void *ctx, size_t lo, size_t hi)
 {
+    const nb_exec *e = ctx;
     pool_geom g = pool_get(e->node, &e->in[0]->s, &e->out->s);
     const size_t HW = (size_t)g.H * g.W, OHW = (size_t)g.OH * g.OW;
     const int32_t *arg = e->saved;
-    for (int64_t c = 0; c < g.planes; c++) {
-        float *dx = e->in[0]->g + (size_t)c * HW;
-        const float *dy = e->out->g + (size_t)c * OHW;
-        const int32_t *a = arg + (size_t)c * OHW;
+    for (size_t c = lo; c < hi; c++) {
+        float *dx = e->in[0]->g + c * HW;
+        const float *dy = e->out->g + c * OHW;
+        const int32_t *a = arg + c * OHW;
         for (size_t i = 0; i < OHW; i++) dx[a[i]] += dy[i];
     }
+}
+
+static void max_pool_backward(const nb_exec *e)
+{
+    pool_geom g = pool_get(e->node, &e->in[0]->s, &e->out->s);
+    nb_pool_for(e->pool, (size_t)g.planes, 4, max_pool_back_planes, (void *)e);
 }
 
 /* ---- avg_pool2d: out = sum over the window's real inputs / pool_size, where
