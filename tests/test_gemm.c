@@ -96,6 +96,36 @@ NB_TEST(test_gemm_threads_bit_identical)
     nb_pool_free(pool);
 }
 
+NB_TEST(test_gemm_pool_against_naive)
+{
+    /* the threaded schedule (A packed once in the pool's scratch when few
+     * row blocks share many column chunks, several K blocks, beta = 0
+     * storing over C's old contents, NaN included) against the naive product */
+    static const int sizes[][3] = {{50, 700, 900}, {7, 1000, 33}, {200, 300, 100}, {1, 64, 500}};
+    nb_pool *pool = nb_pool_create(3);
+    CHECK_PTR(pool);
+    nb_rng r;
+    nb_rng_seed(&r, 17);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 8; t++) {
+            int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = (t >> 1) & 1;
+            float beta = t >> 2 ? 0.0f : 0.5f;
+            float *A, *B, *C1, *C2;
+            random_case(&r, M, N, K, &A, &B, &C1, &C2);
+            if (beta == 0.0f)
+                for (size_t i = 0; i < (size_t)M * N; i++) C2[i] = NAN;
+            naive(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, beta, C1, N);
+            nb_sgemm_builtin_pool(pool, ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, beta, C2, N);
+            size_t bad = 0; /* NaN counts: fmax would skip it */
+            for (size_t i = 0; i < (size_t)M * N; i++) bad += !(fabs(C1[i] - C2[i]) <= 1e-6 * (K + 4));
+            if (bad)
+                nb_test_fail(__FILE__, __LINE__, "pool gemm %dx%dx%d ta=%d tb=%d beta=%g: %zu elements wrong", M, N,
+                             K, ta, tb, beta, bad);
+            free(A), free(B), free(C1), free(C2);
+        }
+    nb_pool_free(pool);
+}
+
 NB_TEST(test_gemm_every_kernel)
 {
     /* every micro-kernel this CPU can run (AVX-512, AVX2+FMA, portable), not

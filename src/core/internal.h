@@ -228,6 +228,10 @@ nb_node *nb_graph_fail(nb_graph *g, nb_status st);
 nb_pool *nb_pool_create(int threads);
 void     nb_pool_free(nb_pool *p);
 int      nb_pool_threads(const nb_pool *p);   /* 1 for NULL */
+/* Scratch memory for the parallel kernel the pool is running (one at a
+ * time: a pool runs one job at a time); NULL and 0 bytes for NULL or a
+ * one-thread pool. */
+void    *nb_pool_scratch(nb_pool *p, size_t *bytes);
 /* fn(ctx, t) for t = 0..ntasks-1, spread over the pool; returns when all are
  * done. Allocates nothing. p may be NULL (runs on the caller). */
 void     nb_pool_run(nb_pool *p, int ntasks, void (*fn)(void *ctx, int task), void *ctx);

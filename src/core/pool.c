@@ -32,9 +32,27 @@ struct nb_pool {
     atomic_int finished;         /* tasks of the current job done */
     atomic_uint generation;      /* the current job's number */
     int stop;
+    void *scratch;               /* nb_pool_scratch */
 };
 
-enum { SPIN = 20000, CLOSED = 0x7fffffff };
+/* Bytes of scratch a pool holds for one parallel kernel at a time (the
+ * GEMM packs the A block every tile task shares there). */
+#define POOL_SCRATCH_BYTES ((size_t)640 << 10)
+
+/* Spinning lasts about a millisecond (SPIN polls, each with a pause that
+ * tells the core it is a spin loop): long enough to bridge the serial work
+ * between two parallel kernels of a training step, short enough not to burn
+ * a core for long once the work is done. */
+enum { SPIN = 40000, CLOSED = 0x7fffffff };
+
+static inline void relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* Runs tasks of job `job` until none are left. */
 static void drain(nb_pool *p, unsigned job)
@@ -55,7 +73,10 @@ static void *worker(void *arg)
     unsigned seen = 0;
     for (;;) {
         unsigned gen = atomic_load(&p->generation);
-        for (int i = 0; i < SPIN && gen == seen; i++) gen = atomic_load(&p->generation);
+        for (int i = 0; i < SPIN && gen == seen; i++) {
+            relax();
+            gen = atomic_load(&p->generation);
+        }
         if (gen == seen) {
             pthread_mutex_lock(&p->mu);
             while ((gen = atomic_load(&p->generation)) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
@@ -85,7 +106,8 @@ nb_pool *nb_pool_create(int threads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
-    if (threads > 1 && !(p->tid = nb_calloc((size_t)threads - 1, sizeof *p->tid))) {
+    if (threads > 1 && (!(p->tid = nb_calloc((size_t)threads - 1, sizeof *p->tid)) ||
+                        !(p->scratch = nb_alloc(POOL_SCRATCH_BYTES)))) {
         nb_pool_free(p);
         return NULL;
     }
@@ -118,10 +140,17 @@ void nb_pool_free(nb_pool *p)
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
     nb_free(p->tid);
+    nb_free(p->scratch);
     nb_free(p);
 }
 
 int nb_pool_threads(const nb_pool *p) { return p ? p->threads : 1; }
+
+void *nb_pool_scratch(nb_pool *p, size_t *bytes)
+{
+    *bytes = p && p->scratch ? POOL_SCRATCH_BYTES : 0;
+    return p ? p->scratch : NULL;
+}
 
 void nb_pool_run(nb_pool *p, int ntasks, void (*fn)(void *ctx, int task), void *ctx)
 {
@@ -146,8 +175,7 @@ void nb_pool_run(nb_pool *p, int ntasks, void (*fn)(void *ctx, int task), void *
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     drain(p, job);
-    for (int i = 0; i < SPIN && atomic_load(&p->finished) < ntasks; i++) {
-    }
+    for (int i = 0; i < SPIN && atomic_load(&p->finished) < ntasks; i++) relax();
     if (atomic_load(&p->finished) < ntasks) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->finished) < ntasks) pthread_cond_wait(&p->done, &p->mu);

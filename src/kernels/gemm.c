@@ -183,22 +183,33 @@ static void pack_b_panel(int trans_b, const float *B, int ldb, int k0, int kc, i
     }
 }
 
-/* alpha * op(A)[i0:i0+mc, k0:k0+kc] into mr-tall panels, zero-padded. */
+/* alpha * op(A)[i0:i0+h, k0:k0+kc] into one mr-tall panel, zero-padded;
+ * the source is read along its rows, the panel (in cache) written across. */
+static void pack_a_panel(int trans_a, const float *A, int lda, int i0, int h, int k0, int kc, float alpha, int mr,
+                         float *dst)
+{
+    if (trans_a) {
+        for (int k = 0; k < kc; k++, dst += mr) {
+            const float *src = A + (size_t)(k0 + k) * lda + i0;
+            for (int r = 0; r < h; r++) dst[r] = alpha * src[r];
+            for (int r = h; r < mr; r++) dst[r] = 0.0f;
+        }
+        return;
+    }
+    for (int r = 0; r < h; r++) {
+        const float *src = A + (size_t)(i0 + r) * lda + k0;
+        for (int k = 0; k < kc; k++) dst[(size_t)k * mr + r] = alpha * src[k];
+    }
+    for (int r = h; r < mr; r++)
+        for (int k = 0; k < kc; k++) dst[(size_t)k * mr + r] = 0.0f;
+}
+
+/* alpha * op(A)[i0:i0+mc, k0:k0+kc] into mr-tall panels */
 static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc, float alpha, int mr,
                    float *ap)
 {
-    for (int ip = 0; ip < mc; ip += mr) {
-        int h = mc - ip < mr ? mc - ip : mr;
-        float *dst = ap + (size_t)ip * kc;
-        for (int k = 0; k < kc; k++, dst += mr) {
-            for (int r = 0; r < h; r++) {
-                float v = trans_a ? A[(size_t)(k0 + k) * lda + i0 + ip + r]
-                                  : A[(size_t)(i0 + ip + r) * lda + k0 + k];
-                dst[r] = alpha * v;
-            }
-            for (int r = h; r < mr; r++) dst[r] = 0.0f;
-        }
-    }
+    for (int ip = 0; ip < mc; ip += mr)
+        pack_a_panel(trans_a, A, lda, i0 + ip, mc - ip < mr ? mc - ip : mr, k0, kc, alpha, mr, ap + (size_t)ip * kc);
 }
 
 /* ---- the blocked product ------------------------------------------------- */
@@ -214,14 +225,22 @@ typedef struct {
     int store;               /* this block overwrites C (beta == 0, first KC block) */
     int n_panels, m_blocks, n_chunks, chunk_panels;
     float *bp;               /* packed B block, caller's stack */
+    float *ap;               /* packed A, all of M, shared by the tile tasks; or NULL */
 } nb_gemm_job;
 
-static void pack_b_task(void *ctx, int t)
+/* Task t < n_panels packs B panel t; the tasks after it (with a shared A)
+ * pack one A panel each. */
+static void pack_task(void *ctx, int t)
 {
     nb_gemm_job *g = ctx;
-    int jp = t * g->arch.nr, w = g->nc - jp < g->arch.nr ? g->nc - jp : g->arch.nr;
-    pack_b_panel(g->trans_b, g->B, g->ldb, g->k0, g->kc, g->j0 + jp, w, g->arch.nr,
-                 g->bp + (size_t)jp * g->kc);
+    if (t < g->n_panels) {
+        int jp = t * g->arch.nr, w = g->nc - jp < g->arch.nr ? g->nc - jp : g->arch.nr;
+        pack_b_panel(g->trans_b, g->B, g->ldb, g->k0, g->kc, g->j0 + jp, w, g->arch.nr,
+                     g->bp + (size_t)jp * g->kc);
+        return;
+    }
+    int ip = (t - g->n_panels) * g->arch.mr, h = g->M - ip < g->arch.mr ? g->M - ip : g->arch.mr;
+    pack_a_panel(g->trans_a, g->A, g->lda, ip, h, g->k0, g->kc, g->alpha, g->arch.mr, g->ap + (size_t)ip * g->kc);
 }
 
 /* One MC-row block of C times one chunk of B panels. */
@@ -229,10 +248,11 @@ static void tile_task(void *ctx, int t)
 {
     nb_gemm_job *g = ctx;
     const int mr = g->arch.mr, nr = g->arch.nr;
-    float ap[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC];
+    float own[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC], *ap = own;
     int mb = t / g->n_chunks, ch = t % g->n_chunks;
     int i0 = mb * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
-    pack_a(g->trans_a, g->A, g->lda, i0, mc, g->k0, g->kc, g->alpha, mr, ap);
+    if (g->ap) ap = g->ap + (size_t)i0 * g->kc; /* MC is a multiple of every mr */
+    else pack_a(g->trans_a, g->A, g->lda, i0, mc, g->k0, g->kc, g->alpha, mr, own);
     int p0 = ch * g->chunk_panels, p1 = p0 + g->chunk_panels < g->n_panels ? p0 + g->chunk_panels : g->n_panels;
     for (int p = p0; p < p1; p++) {
         int jp = p * nr;
@@ -248,7 +268,7 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
 {
     float bp[KC * (NC + NR_MAX)];
     nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
-                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp};
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, NULL};
     if (alpha == 0.0f || K == 0) {
         scale_c(M, N, beta, C, ldc);
         return;
@@ -269,10 +289,16 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
         if (!p) g.n_chunks = 1;
         g.chunk_panels = (g.n_panels + g.n_chunks - 1) / g.n_chunks;
         g.n_chunks = (g.n_panels + g.chunk_panels - 1) / g.chunk_panels;
+        /* several tasks per row block: A is packed once, in the pool's
+         * scratch, rather than by each of them */
+        const int a_panels = (M + g.arch.mr - 1) / g.arch.mr;
+        size_t have = 0;
+        float *shared = nb_pool_scratch(p, &have);
+        g.ap = g.n_chunks > 1 && (size_t)a_panels * g.arch.mr * KC * sizeof(float) <= have ? shared : NULL;
         for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
             g.kc = K - g.k0 < KC ? K - g.k0 : KC;
             g.store = beta == 0.0f && g.k0 == 0;
-            nb_pool_run(p, g.n_panels, pack_b_task, &g);
+            nb_pool_run(p, g.n_panels + (g.ap ? a_panels : 0), pack_task, &g);
             nb_pool_run(p, g.m_blocks * g.n_chunks, tile_task, &g);
         }
     }
