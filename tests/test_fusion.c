@@ -4,9 +4,12 @@
  * unfused one (a plan that keeps every value fuses nothing), for any number
  * of threads, any batch size (convolution works in chunks of samples), and
  * with anomaly detection on; and it must fuse only where the op's own output
- * is out of sight.
+ * is out of sight. Every plan starts with its buffers full of NaN, which
+ * also checks that gradients nothing has written are overwritten, not
+ * added to, by the ops told to (nb_exec.fresh).
  */
 #include "test.h"
+#include "../src/core/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,9 @@ static result run(net *n, int B, unsigned flags, int threads, int anomaly, nb_pl
     CHECK_PTR(p);
     if (!p) return r;
     nb_plan_set_detect_anomaly(p, anomaly);
+    /* every buffer starts as NaN: a gradient the plan neither zeroed nor had
+     * overwritten (nb_exec.fresh) would spread it */
+    nb_plan_poison(p);
     nb_rng rng;
     nb_rng_seed(&rng, 100 + (uint64_t)B);
     size_t nx, nt;

@@ -117,6 +117,10 @@ typedef struct nb_exec {
      * first turns out->g, the activation's upstream gradient, into the
      * op's own (from the activated output). */
     int act;
+    /* Bit k set: in[k]->g has not been written yet in this backward pass
+     * (it holds garbage) and backward must overwrite it, every element: = in
+     * place of +=. Only ever set for ops with NB_OPF_ASSIGN. */
+    unsigned fresh;
 } nb_exec;
 
 /* Activations a producer can apply to its own output (plan.c fuses them). */
@@ -141,6 +145,10 @@ typedef struct nb_sync {
     double weight;
 } nb_sync;
 
+/* For tests: fills the plan's arena (every value and gradient buffer) with
+ * NaN, so that a pass reading memory nothing wrote first shows it. */
+void nb_plan_poison(nb_plan *p);
+
 /* The plan's cross-process reductions (NULL: none, the default). Copied. */
 void nb_plan_set_sync(nb_plan *p, const nb_sync *s);
 /* Called after the backward step of every node (in backward order, from the
@@ -152,7 +160,8 @@ void nb_plan_set_backward_hook(nb_plan *p, nb_status (*hook)(void *user, int nod
 /* Op flags */
 enum {
     NB_OPF_VIEW = 1,  /* output is input 0's memory under another shape (no copy) */
-    NB_OPF_ACT = 2    /* honours nb_exec.act: a relu consuming its output can be fused */
+    NB_OPF_ACT = 2,   /* honours nb_exec.act: a relu consuming its output can be fused */
+    NB_OPF_ASSIGN = 4 /* honours nb_exec.fresh for every input it writes a gradient to */
 };
 
 /* One entry of the op table. Each op family file defines its entries next to

@@ -10,7 +10,9 @@
  * their input's value and gradient, and extend its interval.
  *
  * Gradients are accumulated (+=) by every consumer's backward, so each
- * gradient buffer is zeroed once, at the step of its first writer. Parameter
+ * gradient buffer is zeroed once, at the step of its first writer; unless
+ * that writer's op can overwrite instead (NB_OPF_ASSIGN), which saves a pass
+ * over the buffer and a read of it. Parameter
  * gradients live in the graph's block and are never zeroed here: they
  * accumulate until nb_graph_zero_grad(), as in PyTorch.
  *
@@ -64,6 +66,9 @@ struct nb_plan {
     /* per node: the NB_ACT_* its op applies to its own output, or FUSED for
      * an activation done by its producer */
     signed char *fuse;
+    /* per node: bit k set when the node's backward is the first to write
+     * input k's gradient, which it overwrites (nb_exec.fresh) */
+    unsigned *fresh;
 };
 
 enum { FUSED = -1 };
@@ -160,7 +165,28 @@ void nb_plan_free(nb_plan *p)
     nb_free(p->zero_ptr);
     nb_free(p->zero_buf);
     nb_free(p->fuse);
+    nb_free(p->fresh);
     nb_free(p);
+}
+
+/* The gradient root r is first written by the backward step of node `at`.
+ * When that op overwrites gradients it is told to (NB_OPF_ASSIGN) and
+ * reaches r through exactly one of its inputs, the plan need not zero r:
+ * returns that input's index, which goes into the node's `fresh` mask.
+ * Else -1. The target's root is seeded before its step, so it never is. */
+static int first_write(const nb_plan *p, const int *root, int at, int r)
+{
+    const nb_node *w = p->g->nodes[at];
+    if (!(nb_op_table[w->op]->flags & NB_OPF_ASSIGN) || !p->bwd[at] || p->fuse[at] == FUSED ||
+        (p->target >= 0 && root[p->target] == r))
+        return -1;
+    int k = -1;
+    for (int j = 0; j < w->n_in; j++)
+        if (root[w->in[j]->id] == r) {
+            if (k >= 0 || !p->bwd[w->in[j]->id]) return -1;
+            k = j;
+        }
+    return k < 32 ? k : -1;
 }
 
 /* Marks the relus their producers can apply (see Fusion above). */
@@ -229,6 +255,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     p->zero_ptr = nb_calloc((size_t)n + 1, sizeof *p->zero_ptr);
     p->zero_buf = nb_calloc((size_t)n + 1, sizeof *p->zero_buf);
     p->fuse = nb_calloc((size_t)n + 1, sizeof *p->fuse);
+    p->fresh = nb_calloc((size_t)n + 1, sizeof *p->fresh);
     root = nb_calloc((size_t)n, sizeof *root);
     vs = nb_calloc((size_t)n, sizeof *vs);
     ve = nb_calloc((size_t)n, sizeof *ve);
@@ -237,7 +264,7 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     bufs = nb_calloc(2 * (size_t)n + 1, sizeof *bufs);
     tmp = nb_calloc(2 * (size_t)n + 1, sizeof *tmp);
     if (!p->t || !p->inptr || !p->in_off || !p->bwd || !p->saved || !p->zero_ptr ||
-        !p->zero_buf || !p->fuse || !root || !vs || !ve || !gs || !ge || !bufs || !tmp)
+        !p->zero_buf || !p->fuse || !p->fresh || !root || !vs || !ve || !gs || !ge || !bufs || !tmp)
         goto fail;
 
     for (int i = 0, k = 0; i < n; i++) {
@@ -332,21 +359,25 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     }
 
     /* Zeroing schedule: each arena gradient root is zeroed just before the
-     * backward step of its first writer, which is node 2n-1-gs. */
+     * backward step of its first writer, which is node 2n-1-gs; or not at
+     * all, when that writer can overwrite it instead (see first_write). */
     {
         /* counting sort of roots by the node whose step zeroes them */
         int *cnt = nb_calloc((size_t)n + 1, sizeof *cnt);
         if (!cnt) goto fail;
         for (int r = 0; r < n; r++)
-            if (root[r] == r && p->bwd[r] && g->nodes[r]->op != NB_OP_PARAM)
-                cnt[2 * n - 1 - gs[r]]++;
+            if (root[r] == r && p->bwd[r] && g->nodes[r]->op != NB_OP_PARAM) {
+                int at = 2 * n - 1 - gs[r], k = first_write(p, root, at, r);
+                if (k >= 0) p->fresh[at] |= 1u << k;
+                else cnt[at]++;
+            }
         p->zero_ptr[0] = 0;
         for (int i = 0; i < n; i++) p->zero_ptr[i + 1] = p->zero_ptr[i] + cnt[i];
         memset(cnt, 0, ((size_t)n + 1) * sizeof *cnt);
         for (int r = 0; r < n; r++)
             if (root[r] == r && p->bwd[r] && g->nodes[r]->op != NB_OP_PARAM) {
                 int at = 2 * n - 1 - gs[r];
-                p->zero_buf[p->zero_ptr[at] + cnt[at]++] = &p->t[r];
+                if (first_write(p, root, at, r) < 0) p->zero_buf[p->zero_ptr[at] + cnt[at]++] = &p->t[r];
             }
         nb_free(cnt);
     }
@@ -413,7 +444,7 @@ static nb_exec exec_for(nb_plan *p, int i)
     nb_exec e = {nd, nd->n_in, p->inptr + p->in_off[i], &p->t[i], p->saved[i], p->scratch,
                  p->training, &p->rng, p->g->pool,
                  p->seed, p->step, p->batch_offset, p->has_sync ? &p->sync : NULL, &p->bwd_status,
-                 p->fuse[i] > 0 ? p->fuse[i] : NB_ACT_NONE};
+                 p->fuse[i] > 0 ? p->fuse[i] : NB_ACT_NONE, p->fresh[i]};
     return e;
 }
 
@@ -515,6 +546,13 @@ void nb_plan_set_detect_anomaly(nb_plan *p, int on)
 }
 
 /* ---- access ---------------------------------------------------------- */
+
+void nb_plan_poison(nb_plan *p)
+{
+    size_t n = p && p->arena ? p->arena_bytes / sizeof(float) : 0;
+    float *base = n ? (float *)(((uintptr_t)p->arena + 63) & ~(uintptr_t)63) : NULL;
+    for (size_t i = 0; i < n; i++) base[i] = NAN;
+}
 
 static int owns(const nb_plan *p, const nb_node *n)
 {

@@ -200,23 +200,32 @@ void nb_optim_free(nb_optim *o)
  *         else buf * momentum + (1 - dampening) * d    (momentum != 0)
  *   d = d + momentum * buf (Nesterov) or buf
  *   p = p + (-lr) * d                                                  */
-static void sgd_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi)
+/* The loops below are written with selects, not branches, and the optional
+ * state as a constant argument of an inlined function, so that they
+ * vectorise; the arithmetic is the same, in the same order. */
+static inline void sgd_range(nb_optim *o, float *p, const float *grad, float *buf, size_t lo, size_t hi,
+                             const int has_buf)
 {
     const double lr = o->lr, wd = o->sgd.weight_decay, mom = o->sgd.momentum;
     const float f_wd = (float)wd, f_mom = (float)mom;
     const float f_keep = (float)(1.0 - (double)o->sgd.dampening), f_neg_lr = (float)-lr;
-    const int first = o->step == 0, nesterov = o->sgd.nesterov;
-    float *buf = o->nstate ? o->state[0] : NULL;
+    const int first = o->step == 0, nesterov = o->sgd.nesterov, decay = wd != 0;
     for (size_t i = lo; i < hi; i++) {
         float d = grad[i];
-        if (wd != 0) d = d + f_wd * p[i];
-        if (buf) {
+        d = decay ? d + f_wd * p[i] : d;
+        if (has_buf) {
             float b = first ? d : buf[i] * f_mom + f_keep * d;
             buf[i] = b;
             d = nesterov ? d + f_mom * b : b;
         }
         p[i] = p[i] + f_neg_lr * d;
     }
+}
+
+static void sgd_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi)
+{
+    if (o->nstate) sgd_range(o, p, grad, o->state[0], lo, hi, 1);
+    else sgd_range(o, p, grad, NULL, lo, hi, 0);
 }
 
 /* torch.optim.Adam (decoupled = 0) and AdamW (decoupled = 1), step t >= 1:
@@ -227,7 +236,8 @@ static void sgd_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t
  *   bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, step_size = lr / bc1  (doubles)
  *   denom = sqrt(v) / sqrt(bc2) + eps
  *   p = p + (-step_size * m) / denom                                   */
-static void adam_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi, int decoupled)
+static inline void adam_range(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi, int decoupled,
+                              const int amsgrad)
 {
     const nb_adam_opts *a = &o->adam;
     const double lr = o->lr, b1 = a->beta1, b2 = a->beta2, wd = a->weight_decay;
@@ -239,20 +249,20 @@ static void adam_step(nb_optim *o, float *p, const float *grad, size_t lo, size_
     const float f_1mb1 = (float)(1.0 - b1), f_1mb2 = (float)(1.0 - b2);
     const float f_wd = (float)wd, f_decay = (float)(1.0 - lr * wd), eps = a->eps;
     const int l2 = !decoupled && wd != 0, shrink = decoupled && wd != 0;
-    float *m = o->state[0], *v = o->state[1], *vmax = a->amsgrad ? o->state[2] : NULL;
+    float *m = o->state[0], *v = o->state[1], *vmax = amsgrad ? o->state[2] : NULL;
     for (size_t i = lo; i < hi; i++) {
         float pi = p[i], gi = grad[i];
-        if (shrink) pi = pi * f_decay;
-        if (l2) gi = gi + f_wd * pi;
+        pi = shrink ? pi * f_decay : pi;
+        gi = l2 ? gi + f_wd * pi : gi;
         float mi = m[i] * f_b1;
         mi = mi + f_1mb1 * gi;
         m[i] = mi;
         float vi = v[i] * f_b2;
         vi = vi + (f_1mb2 * gi) * gi;
         v[i] = vi;
-        if (vmax) {
+        if (amsgrad) {
             float mx = vmax[i];
-            if (isnan(vi) || vi > mx) mx = vi;   /* torch.maximum propagates NaN */
+            mx = (vi != vi || vi > mx) ? vi : mx;   /* torch.maximum propagates NaN */
             vmax[i] = mx;
             vi = mx;
         }
@@ -260,6 +270,12 @@ static void adam_step(nb_optim *o, float *p, const float *grad, size_t lo, size_
         denom = denom + eps;
         p[i] = pi + (f_neg_step * mi) / denom;
     }
+}
+
+static void adam_step(nb_optim *o, float *p, const float *grad, size_t lo, size_t hi, int decoupled)
+{
+    if (o->adam.amsgrad) adam_range(o, p, grad, lo, hi, decoupled, 1);
+    else adam_range(o, p, grad, lo, hi, decoupled, 0);
 }
 
 /* torch.optim.RMSprop:

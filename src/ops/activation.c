@@ -34,7 +34,10 @@ static void relu_bwd_range(void *ctx, size_t lo, size_t hi)
     const nb_exec *e = ctx;
     const float *x = e->in[0]->x, *dy = e->out->g;
     float *dx = e->in[0]->g;
-    for (size_t i = lo; i < hi; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+    if (e->fresh & 1)
+        for (size_t i = lo; i < hi; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    else
+        for (size_t i = lo; i < hi; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
 static void relu_backward(const nb_exec *e)
 {
@@ -200,7 +203,7 @@ static void softplus_backward(const nb_exec *e)
     }
 }
 
-const nb_op_def nb_def_relu = {"relu", 0, nb_shape_same, NULL, NULL, relu_forward, relu_backward};
+const nb_op_def nb_def_relu = {"relu", NB_OPF_ASSIGN, nb_shape_same, NULL, NULL, relu_forward, relu_backward};
 const nb_op_def nb_def_leaky_relu = {"leaky_relu", 0, nb_shape_same, NULL, NULL,
                                      leaky_relu_forward, leaky_relu_backward};
 const nb_op_def nb_def_elu = {"elu", 0, nb_shape_same, NULL, NULL, elu_forward, elu_backward};

@@ -25,6 +25,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
 enum { A_SH, A_SW, A_PH, A_PW, A_DH, A_DW, A_G, A_COUNT };
 
@@ -263,6 +264,8 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
     for (int64_t n = n0; n < n1; n++) {
         float *dyn = e->out->g + (size_t)n * j->O * P;
         nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P, dyn, (size_t)j->O * P);
+        /* a gradient nothing has written yet (e->fresh): cleared here, in cache */
+        if (X->g && (e->fresh & 1) && j->l.cols) memset(X->g + (size_t)n * j->G * j->xg, 0, (size_t)j->G * j->xg * sizeof(float));
         for (int gi = 0; gi < j->G; gi++) {
             const size_t xoff = ((size_t)n * j->G + gi) * j->xg;
             const float *w = Wt->x + (size_t)gi * Og * K;
@@ -280,7 +283,8 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
             if (X->g) {
                 /* dcols[K, P] = W_g[Og, K]^T @ dY_g[Og, P]; pointwise adds straight into dx */
                 if (!j->l.cols) {
-                    nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 1.0f, X->g + xoff, P);
+                    nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, e->fresh & 1 ? 0.0f : 1.0f,
+                                  X->g + xoff, P);
                 } else {
                     nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 0.0f, cols, P);
                     nb_col2im_add(&j->g, cols, X->g + xoff);
@@ -295,6 +299,7 @@ static void conv_sum_dw(void *ctx, size_t lo, size_t hi)
 {
     const conv_job *j = ctx;
     float *dW = j->e->in[1]->g;
+    if (j->e->fresh & 2) memset(dW + lo, 0, (hi - lo) * sizeof(float));
     for (int64_t c = 0; c < j->l.chunks; c++) {
         const float *part = chunk_dw(j, c);
         for (size_t i = lo; i < hi; i++) dW[i] += part[i];
@@ -319,7 +324,7 @@ static void conv_sum_dbias(void *ctx, size_t lo, size_t hi)
             for (; p < j->P; p++) lane[0] += d[p];
             for (int k = 0; k < 8; k++) s += lane[k];
         }
-        db[o] += (float)s;
+        db[o] = (j->e->fresh & 4 ? 0.0f : db[o]) + (float)s;
     }
 }
 
@@ -332,7 +337,7 @@ static void conv_backward(const nb_exec *e)
     if (e->n_in == 3 && e->in[2]->g) nb_pool_for(e->pool, (size_t)j.O, 1, conv_sum_dbias, &j);
 }
 
-const nb_op_def nb_def_conv2d = {"conv2d", NB_OPF_ACT, conv_shape, NULL, conv_scratch_bytes, conv_forward,
+const nb_op_def nb_def_conv2d = {"conv2d", NB_OPF_ACT | NB_OPF_ASSIGN, conv_shape, NULL, conv_scratch_bytes, conv_forward,
                                  conv_backward};
 
 /* Resolves the options (0 means the default) into ia; NULL inputs pass

@@ -77,8 +77,9 @@ static void linear_backward(const nb_exec *e)
     const int rows = (int)(X->n / (size_t)I);
     float *dy = e->out->g;
     nb_act_grad(e->pool, e->act, e->out->x, dy, e->out->n);   /* a fused relu's mask first */
-    if (X->g) nb_sgemm_pool(e->pool, 0, 0, rows, I, O, 1.0f, dy, O, W->x, I, 1.0f, X->g, I);
-    if (W->g) nb_sgemm_pool(e->pool, 1, 0, O, I, rows, 1.0f, dy, O, X->x, I, 1.0f, W->g, I);
+    /* beta 0 overwrites a gradient nothing has written yet (e->fresh) */
+    if (X->g) nb_sgemm_pool(e->pool, 0, 0, rows, I, O, 1.0f, dy, O, W->x, I, e->fresh & 1 ? 0.0f : 1.0f, X->g, I);
+    if (W->g) nb_sgemm_pool(e->pool, 1, 0, O, I, rows, 1.0f, dy, O, X->x, I, e->fresh & 2 ? 0.0f : 1.0f, W->g, I);
     if (e->n_in == 3 && e->in[2]->g) {
         double *acc = e->scratch;
         float *db = e->in[2]->g;
@@ -87,11 +88,11 @@ static void linear_backward(const nb_exec *e)
             const float *d = dy + (size_t)r * O;
             for (int o = 0; o < O; o++) acc[o] += d[o];
         }
-        for (int o = 0; o < O; o++) db[o] += (float)acc[o];
+        for (int o = 0; o < O; o++) db[o] = (e->fresh & 4 ? 0.0f : db[o]) + (float)acc[o];
     }
 }
 
-const nb_op_def nb_def_linear = {"linear", NB_OPF_ACT, linear_shape, NULL, linear_scratch, linear_forward,
+const nb_op_def nb_def_linear = {"linear", NB_OPF_ACT | NB_OPF_ASSIGN, linear_shape, NULL, linear_scratch, linear_forward,
                                  linear_backward};
 
 nb_node *nb_linear(nb_graph *g, nb_node *x, nb_node *weight, nb_node *bias)

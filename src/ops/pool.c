@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 enum { A_KH, A_KW, A_SH, A_SW, A_PH, A_PW, A_COUNT };
 
@@ -162,6 +163,7 @@ static void max_pool_back_planes(void *ctx, size_t lo, size_t hi)
         float *dx = e->in[0]->g + c * HW;
         const float *dy = e->out->g + c * OHW;
         const int32_t *a = arg + c * OHW;
+        if (e->fresh & 1) memset(dx, 0, HW * sizeof(float)); /* cleared here, while in cache */
         for (size_t i = 0; i < OHW; i++) dx[a[i]] += dy[i];
     }
 }
@@ -231,7 +233,7 @@ static void avg_pool_backward(const nb_exec *e)
     }
 }
 
-const nb_op_def nb_def_max_pool2d = {"max_pool2d", 0, pool_shape, max_pool_saved_bytes, NULL,
+const nb_op_def nb_def_max_pool2d = {"max_pool2d", NB_OPF_ASSIGN, pool_shape, max_pool_saved_bytes, NULL,
                                      max_pool_forward, max_pool_backward};
 const nb_op_def nb_def_avg_pool2d = {"avg_pool2d", 0, pool_shape, NULL, NULL, avg_pool_forward,
                                      avg_pool_backward};
