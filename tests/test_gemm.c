@@ -126,6 +126,36 @@ NB_TEST(test_gemm_pool_against_naive)
     nb_pool_free(pool);
 }
 
+NB_TEST(test_gemm_packed_a)
+{
+    /* A packed once (nb_sgemm_pack, alpha folded in) and used for products
+     * on one thread and on three, against the naive product */
+    static const int sizes[][3] = {{64, 196, 288}, {13, 300, 900}, {288, 70, 64}, {1, 5, 3}};
+    nb_pool *pool = nb_pool_create(3);
+    nb_rng r;
+    nb_rng_seed(&r, 23);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = t & 1, tb = t >> 1;
+            float *A, *B, *C1, *C2;
+            random_case(&r, M, N, K, &A, &B, &C1, &C2);
+            float *C3 = malloc(sizeof(float) * (size_t)M * N);
+            memcpy(C3, C2, sizeof(float) * (size_t)M * N);
+            float *packed = malloc(sizeof(float) * nb_sgemm_packed_size(M, K));
+            nb_sgemm_pack(ta, M, K, -0.5f, A, ta ? M : K, packed);
+            naive(ta, tb, M, N, K, -0.5f, A, ta ? M : K, B, tb ? K : N, 0.25f, C1, N);
+            nb_sgemm_packed(NULL, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C2, N);
+            nb_sgemm_packed(pool, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C3, N);
+            size_t bad = 0;
+            for (size_t i = 0; i < (size_t)M * N; i++) bad += !(fabs(C1[i] - C2[i]) <= 1e-6 * (K + 4));
+            if (bad || memcmp(C2, C3, sizeof(float) * (size_t)M * N))
+                nb_test_fail(__FILE__, __LINE__, "packed gemm %dx%dx%d ta=%d tb=%d: %zu wrong or threads differ", M,
+                             N, K, ta, tb, bad);
+            free(A), free(B), free(C1), free(C2), free(C3), free(packed);
+        }
+    nb_pool_free(pool);
+}
+
 NB_TEST(test_gemm_every_kernel)
 {
     /* every micro-kernel this CPU can run (AVX-512, AVX2+FMA, portable), not

@@ -257,6 +257,13 @@ void nb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
 /* The same spread over a thread pool (NULL: the caller's thread). */
 void nb_sgemm_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
                    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* An A operand packed once for many products with it (a convolution's
+ * weights, used by every sample): the floats it needs, the packing of
+ * alpha * op(A) [M,K], and C[M,N] = packed * op(B) + beta * C. */
+size_t nb_sgemm_packed_size(int M, int K);
+void nb_sgemm_pack(int trans_a, int M, int K, float alpha, const float *A, int lda, float *packed);
+void nb_sgemm_packed(nb_pool *pool, int M, int N, int K, const float *packed, int trans_b, const float *B, int ldb,
+                     float beta, float *C, int ldc);
 /* The built-in blocked kernel, exported for tests that compare against BLAS. */
 void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,

@@ -226,6 +226,8 @@ typedef struct {
     int n_panels, m_blocks, n_chunks, chunk_panels;
     float *bp;               /* packed B block, caller's stack */
     float *ap;               /* packed A, all of M, shared by the tile tasks; or NULL */
+    const float *pa;         /* A packed by the caller (nb_sgemm_pack), all of it; or NULL */
+    int mpad;                /* M rounded up to mr: pa's row count */
 } nb_gemm_job;
 
 /* Task t < n_panels packs B panel t; the tasks after it (with a shared A)
@@ -251,7 +253,9 @@ static void tile_task(void *ctx, int t)
     float own[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC], *ap = own;
     int mb = t / g->n_chunks, ch = t % g->n_chunks;
     int i0 = mb * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
-    if (g->ap) ap = g->ap + (size_t)i0 * g->kc; /* MC is a multiple of every mr */
+    /* MC is a multiple of every mr, so row blocks start on panel boundaries */
+    if (g->pa) ap = (float *)g->pa + (size_t)g->k0 * g->mpad + (size_t)i0 * g->kc;
+    else if (g->ap) ap = g->ap + (size_t)i0 * g->kc;
     else pack_a(g->trans_a, g->A, g->lda, i0, mc, g->k0, g->kc, g->alpha, mr, own);
     int p0 = ch * g->chunk_panels, p1 = p0 + g->chunk_panels < g->n_panels ? p0 + g->chunk_panels : g->n_panels;
     for (int p = p0; p < p1; p++) {
@@ -263,12 +267,15 @@ static void tile_task(void *ctx, int t)
     }
 }
 
+/* pa: A already packed (nb_sgemm_pack, alpha applied), or NULL */
 static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
-                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                         const float *pa)
 {
     float bp[KC * (NC + NR_MAX)];
     nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
-                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, NULL};
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, NULL, pa, 0};
+    g.mpad = (M + g.arch.mr - 1) / g.arch.mr * g.arch.mr;
     if (alpha == 0.0f || K == 0) {
         scale_c(M, N, beta, C, ldc);
         return;
@@ -294,7 +301,7 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
         const int a_panels = (M + g.arch.mr - 1) / g.arch.mr;
         size_t have = 0;
         float *shared = nb_pool_scratch(p, &have);
-        g.ap = g.n_chunks > 1 && (size_t)a_panels * g.arch.mr * KC * sizeof(float) <= have ? shared : NULL;
+        g.ap = !pa && g.n_chunks > 1 && (size_t)a_panels * g.arch.mr * KC * sizeof(float) <= have ? shared : NULL;
         for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
             g.kc = K - g.k0 < KC ? K - g.k0 : KC;
             g.store = beta == 0.0f && g.k0 == 0;
@@ -307,13 +314,13 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
 void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_blocked(-1, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_blocked(-1, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void nb_sgemm_kernel(int level, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_blocked(level, NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_blocked(level, NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -339,4 +346,45 @@ void nb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
               const float *B, int ldb, float beta, float *C, int ldc)
 {
     nb_sgemm_pool(NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- A packed once, for many products ------------------------------------
+ * The built-in layout: for each KC block of K, all of alpha * op(A)'s mr-row
+ * panels (M padded to mr) at k0 * mpad. With a CBLAS it is simply alpha *
+ * op(A), row-major. */
+
+size_t nb_sgemm_packed_size(int M, int K)
+{
+#ifdef NB_HAVE_CBLAS
+    return (size_t)M * K;
+#else
+    const int mr = pick_arch(-1).mr;
+    return (size_t)((M + mr - 1) / mr * mr) * K;
+#endif
+}
+
+void nb_sgemm_pack(int trans_a, int M, int K, float alpha, const float *A, int lda, float *packed)
+{
+#ifdef NB_HAVE_CBLAS
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++)
+            packed[(size_t)i * K + k] = alpha * (trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+#else
+    const int mr = pick_arch(-1).mr, mpad = (M + mr - 1) / mr * mr;
+    for (int k0 = 0; k0 < K; k0 += KC)
+        pack_a(trans_a, A, lda, 0, M, k0, K - k0 < KC ? K - k0 : KC, alpha, mr, packed + (size_t)k0 * mpad);
+#endif
+}
+
+void nb_sgemm_packed(nb_pool *pool, int M, int N, int K, const float *packed, int trans_b, const float *B, int ldb,
+                     float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef NB_HAVE_CBLAS
+    (void)pool;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, packed, K, B, ldb,
+                beta, C, ldc);
+#else
+    gemm_blocked(-1, pool, 0, trans_b, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, packed);
+#endif
 }

@@ -123,21 +123,33 @@ static nb_status conv_shape(const nb_node *n, const nb_shape *const *in, nb_shap
 enum { CONV_CHUNK = 4, CONV_MAX_SLOTS = 32 };
 #define CONV_SCRATCH_BUDGET ((size_t)64 << 20)
 
+/* Scratch: the weights packed once for every sample's product (forward:
+ * W_g, backward: W_g^T, per group), then `slots` cols matrices, then
+ * `chunks` partial weight gradients. */
 typedef struct {
     int64_t chunk, chunks;
     int slots;
-    size_t cols, dw;   /* floats: one cols matrix, one partial weight gradient */
+    size_t wpack, cols, dw;   /* floats: packed weights, one cols matrix, one partial dW */
+    size_t wpack_group;       /* floats of one group's packed weights */
 } conv_layout;
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
-static size_t conv_layout_floats(const conv_layout *l) { return (size_t)l->slots * l->cols + (size_t)l->chunks * l->dw; }
+static size_t conv_layout_floats(const conv_layout *l)
+{
+    return l->wpack + (size_t)l->slots * l->cols + (size_t)l->chunks * l->dw;
+}
 
-static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, size_t w_numel)
+/* O outputs in G groups */
+static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, int O, int G)
 {
     conv_layout l;
-    l.cols = conv_is_pointwise(g) ? 0 : round16((size_t)g->C * g->kh * g->kw * ((size_t)g->OH * g->OW));
-    l.dw = round16(w_numel);
+    const int K = g->C * g->kh * g->kw, Og = O / G;
+    const size_t fwd = nb_sgemm_packed_size(Og, K), bwd = nb_sgemm_packed_size(K, Og);
+    l.wpack_group = round16(fwd > bwd ? fwd : bwd);
+    l.wpack = (size_t)G * l.wpack_group;
+    l.cols = conv_is_pointwise(g) ? 0 : round16((size_t)K * ((size_t)g->OH * g->OW));
+    l.dw = round16((size_t)O * K);
     l.chunk = CONV_CHUNK;
     const size_t budget = CONV_SCRATCH_BUDGET / sizeof(float);
     for (;;) {
@@ -152,7 +164,7 @@ static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, size_t w_num
 static size_t conv_scratch_bytes(const nb_node *n, const nb_shape *const *in, const nb_shape *out)
 {
     nb_conv_geom g = conv_geom(n, in[0], in[1], out);
-    conv_layout l = conv_layout_of(&g, in[0]->d[0], nb_shape_numel(in[1]));
+    conv_layout l = conv_layout_of(&g, in[0]->d[0], (int)in[1]->d[0], (int)n->ia[A_G]);
     return conv_layout_floats(&l) * sizeof(float);
 }
 
@@ -175,8 +187,8 @@ static conv_job conv_job_of(const nb_exec *e)
     j.e = e;
     j.g = conv_geom(e->node, &X->s, &Wt->s, &e->out->s);
     j.N = X->s.d[0];
-    j.l = conv_layout_of(&j.g, j.N, Wt->n);
     j.G = (int)e->node->ia[A_G];
+    j.l = conv_layout_of(&j.g, j.N, (int)Wt->s.d[0], j.G);
     j.O = (int)Wt->s.d[0];
     j.Og = j.O / j.G;
     j.K = j.g.C * j.g.kh * j.g.kw;
@@ -191,7 +203,7 @@ static conv_job conv_job_of(const nb_exec *e)
 static void conv_task(void *ctx, int s)
 {
     const conv_job *j = ctx;
-    float *cols = (float *)j->e->scratch + (size_t)s * j->l.cols;
+    float *cols = (float *)j->e->scratch + j->l.wpack + (size_t)s * j->l.cols;
     for (int64_t c = s; c < j->l.chunks; c += j->l.slots) j->chunk_fn(j, c, cols);
 }
 
@@ -202,10 +214,28 @@ static void conv_run(conv_job *j, void (*fn)(const conv_job *j, int64_t c, float
     nb_pool_run(j->inner ? NULL : j->e->pool, j->l.slots, conv_task, j);
 }
 
+/* group gi's packed weights */
+static const float *group_wpack(const conv_job *j, int gi)
+{
+    return (const float *)j->e->scratch + (size_t)gi * j->l.wpack_group;
+}
+
+/* Packs every group's W_g [Og, K] (forward) or W_g^T [K, Og] (backward). */
+static void conv_pack_weights(const conv_job *j, int transposed)
+{
+    const float *W = j->e->in[1]->x;
+    for (int gi = 0; gi < j->G; gi++) {
+        const float *w = W + (size_t)gi * j->Og * j->K;
+        float *dst = (float *)j->e->scratch + (size_t)gi * j->l.wpack_group;
+        if (transposed) nb_sgemm_pack(1, j->K, j->Og, 1.0f, w, j->K, dst);
+        else nb_sgemm_pack(0, j->Og, j->K, 1.0f, w, j->K, dst);
+    }
+}
+
 /* chunk c's partial weight gradient */
 static float *chunk_dw(const conv_job *j, int64_t c)
 {
-    return (float *)j->e->scratch + (size_t)j->l.slots * j->l.cols + (size_t)c * j->l.dw;
+    return (float *)j->e->scratch + j->l.wpack + (size_t)j->l.slots * j->l.cols + (size_t)c * j->l.dw;
 }
 
 /* chunk c's samples [lo, hi) */
@@ -219,13 +249,12 @@ static int64_t chunk_hi(const conv_job *j, int64_t c)
 static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
 {
     const nb_exec *e = j->e;
-    const nb_tensor *X = e->in[0], *Wt = e->in[1];
+    const nb_tensor *X = e->in[0];
     const float *bias = e->n_in == 3 ? e->in[2]->x : NULL;
     const int K = j->K, P = j->P, Og = j->Og;
     for (int64_t n = chunk_lo(j, c); n < chunk_hi(j, c); n++) {
         for (int gi = 0; gi < j->G; gi++) {
             const float *x = X->x + ((size_t)n * j->G + gi) * j->xg;
-            const float *w = Wt->x + (size_t)gi * Og * K;
             float *y = e->out->x + ((size_t)n * j->O + (size_t)gi * Og) * P;
             const float *cols = x;
             if (j->l.cols) {
@@ -238,7 +267,7 @@ static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
                     float b = bias[gi * Og + o], *yo = y + (size_t)o * P;
                     for (int p = 0; p < P; p++) yo[p] = b;
                 }
-            nb_sgemm_pool(j->inner, 0, 0, Og, P, K, 1.0f, w, K, cols, P, bias ? 1.0f : 0.0f, y, P);
+            nb_sgemm_packed(j->inner, Og, P, K, group_wpack(j, gi), 0, cols, P, bias ? 1.0f : 0.0f, y, P);
         }
         nb_act_apply(NULL, e->act, e->out->x + (size_t)n * j->O * P, (size_t)j->O * P);
     }
@@ -247,6 +276,7 @@ static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
 static nb_status conv_forward(const nb_exec *e)
 {
     conv_job j = conv_job_of(e);
+    conv_pack_weights(&j, 0);
     conv_run(&j, conv_forward_chunk);
     return NB_OK;
 }
@@ -268,7 +298,6 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
         if (X->g && (e->fresh & 1) && j->l.cols) memset(X->g + (size_t)n * j->G * j->xg, 0, (size_t)j->G * j->xg * sizeof(float));
         for (int gi = 0; gi < j->G; gi++) {
             const size_t xoff = ((size_t)n * j->G + gi) * j->xg;
-            const float *w = Wt->x + (size_t)gi * Og * K;
             const float *dy = dyn + (size_t)gi * Og * P;
             if (Wt->g) {
                 /* dW_c[Og, K] (+)= dY_g[Og, P] @ cols[K, P]^T, the first sample overwrites */
@@ -283,10 +312,10 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
             if (X->g) {
                 /* dcols[K, P] = W_g[Og, K]^T @ dY_g[Og, P]; pointwise adds straight into dx */
                 if (!j->l.cols) {
-                    nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, e->fresh & 1 ? 0.0f : 1.0f,
-                                  X->g + xoff, P);
+                    nb_sgemm_packed(j->inner, K, P, Og, group_wpack(j, gi), 0, dy, P, e->fresh & 1 ? 0.0f : 1.0f,
+                                    X->g + xoff, P);
                 } else {
-                    nb_sgemm_pool(j->inner, 1, 0, K, P, Og, 1.0f, w, K, dy, P, 0.0f, cols, P);
+                    nb_sgemm_packed(j->inner, K, P, Og, group_wpack(j, gi), 0, dy, P, 0.0f, cols, P);
                     nb_col2im_add(&j->g, cols, X->g + xoff);
                 }
             }
@@ -332,6 +361,7 @@ static void conv_backward(const nb_exec *e)
 {
     conv_job j = conv_job_of(e);
     const nb_tensor *Wt = e->in[1];
+    if (e->in[0]->g) conv_pack_weights(&j, 1);
     conv_run(&j, conv_backward_chunk);
     if (Wt->g) nb_pool_for(e->pool, Wt->n, 4096, conv_sum_dw, &j);
     if (e->n_in == 3 && e->in[2]->g) nb_pool_for(e->pool, (size_t)j.O, 1, conv_sum_dbias, &j);
