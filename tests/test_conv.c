@@ -193,6 +193,15 @@ NB_TEST(test_conv_grad_channels1)
     grad_case(&(conv_case){2, 1, 6, 6, 2, 3, 3, 1, {0}});
 }
 
+/* Few taps, many outputs (a first layer): the weight gradient is computed
+ * transposed (conv.c, dw_t); with groups too, and over several chunks. */
+NB_TEST(test_conv_grad_few_taps)
+{
+    grad_case(&(conv_case){2, 1, 5, 5, 24, 3, 3, 1, {.pad_h = 1, .pad_w = 1}});
+    grad_case(&(conv_case){1, 2, 4, 4, 48, 3, 3, 1, {.groups = 2}});
+    grad_case(&(conv_case){9, 1, 3, 3, 24, 2, 2, 0, {0}});
+}
+
 /* Gradients accumulate: x feeds two convolutions (one through im2col, one
  * pointwise) and the sum of both must reach it. */
 NB_TEST(test_conv_grad_shared_input)

@@ -125,19 +125,20 @@ enum { CONV_CHUNK = 4, CONV_MAX_SLOTS = 32 };
 
 /* Scratch: the weights packed once for every sample's product (forward:
  * W_g, backward: W_g^T, per group), then `slots` cols matrices, then
- * `chunks` partial weight gradients. */
+ * `chunks` partial weight gradients, then dY's row sums for the bias. */
 typedef struct {
     int64_t chunk, chunks;
     int slots;
     size_t wpack, cols, dw;   /* floats: packed weights, one cols matrix, one partial dW */
     size_t wpack_group;       /* floats of one group's packed weights */
+    size_t bsum;              /* floats: dY's row sums per sample and output, [N, O] doubles */
 } conv_layout;
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 static size_t conv_layout_floats(const conv_layout *l)
 {
-    return l->wpack + (size_t)l->slots * l->cols + (size_t)l->chunks * l->dw;
+    return l->wpack + (size_t)l->slots * l->cols + (size_t)l->chunks * l->dw + l->bsum;
 }
 
 /* O outputs in G groups */
@@ -150,6 +151,7 @@ static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, int O, int G
     l.wpack = (size_t)G * l.wpack_group;
     l.cols = conv_is_pointwise(g) ? 0 : round16((size_t)K * ((size_t)g->OH * g->OW));
     l.dw = round16((size_t)O * K);
+    l.bsum = round16((size_t)(N < 1 ? 1 : N) * O * 2);   /* doubles */
     l.chunk = CONV_CHUNK;
     const size_t budget = CONV_SCRATCH_BUDGET / sizeof(float);
     for (;;) {
@@ -177,6 +179,12 @@ typedef struct conv_job {
     int G, O, Og, K, P;   /* groups, outputs, outputs per group, rows of cols, positions */
     size_t xg;            /* floats of one group's input */
     nb_pool *inner;       /* threads for each product (NULL when tasks run in parallel) */
+    /* The partial weight gradients are computed transposed, [K, Og] per
+     * group, when that wastes less of the GEMM's tiles: a first layer has a
+     * handful of taps (K = 9 for one channel) against many outputs, and a
+     * K-wide tile row would be mostly padding. The same sums in the same
+     * order either way, so the same bits. */
+    int dw_t;
     void (*chunk_fn)(const struct conv_job *j, int64_t c, float *cols);
 } conv_job;
 
@@ -196,6 +204,11 @@ static conv_job conv_job_of(const nb_exec *e)
     j.xg = (size_t)j.g.C * j.g.H * j.g.W;
     j.inner = j.l.slots >= nb_pool_threads(e->pool) ? NULL : e->pool;
     j.chunk_fn = NULL;
+    /* tiles are up to 8 rows by 32 columns: compare the padded areas */
+    const int pad8 = 8, pad32 = 32;
+    size_t normal = (size_t)((j.Og + pad8 - 1) / pad8 * pad8) * ((j.K + pad32 - 1) / pad32 * pad32);
+    size_t transposed = (size_t)((j.K + pad8 - 1) / pad8 * pad8) * ((j.Og + pad32 - 1) / pad32 * pad32);
+    j.dw_t = transposed < normal;
     return j;
 }
 
@@ -230,6 +243,26 @@ static void conv_pack_weights(const conv_job *j, int transposed)
         if (transposed) nb_sgemm_pack(1, j->K, j->Og, 1.0f, w, j->K, dst);
         else nb_sgemm_pack(0, j->Og, j->K, 1.0f, w, j->K, dst);
     }
+}
+
+/* the per-sample row sums of dY for the bias gradient: [N, O] doubles */
+static double *chunk_bsum(const conv_job *j)
+{
+    return (double *)((float *)j->e->scratch + j->l.wpack + (size_t)j->l.slots * j->l.cols + (size_t)j->l.chunks * j->l.dw);
+}
+
+/* d[0..P) summed in eight running sums, in a fixed order, so the loop
+ * vectorises; the eight are added in double */
+static double row_sum(const float *d, int P)
+{
+    float lane[8] = {0};
+    int p = 0;
+    for (; p + 8 <= P; p += 8)
+        for (int k = 0; k < 8; k++) lane[k] += d[p + k];
+    for (; p < P; p++) lane[0] += d[p];
+    double s = 0.0;
+    for (int k = 0; k < 8; k++) s += lane[k];
+    return s;
 }
 
 /* chunk c's partial weight gradient */
@@ -292,22 +325,30 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
     const int K = j->K, P = j->P, Og = j->Og;
     const int64_t n0 = chunk_lo(j, c), n1 = chunk_hi(j, c);
     for (int64_t n = n0; n < n1; n++) {
+        /* per output row, in cache: the fused activation's mask, then the
+         * row's sum for the bias gradient */
         float *dyn = e->out->g + (size_t)n * j->O * P;
-        nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P, dyn, (size_t)j->O * P);
+        for (int o = 0; o < j->O; o++) {
+            float *row = dyn + (size_t)o * P;
+            nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P + (size_t)o * P, row, (size_t)P);
+            if (e->n_in == 3 && e->in[2]->g) chunk_bsum(j)[(size_t)n * j->O + o] = row_sum(row, P);
+        }
         /* a gradient nothing has written yet (e->fresh): cleared here, in cache */
         if (X->g && (e->fresh & 1) && j->l.cols) memset(X->g + (size_t)n * j->G * j->xg, 0, (size_t)j->G * j->xg * sizeof(float));
         for (int gi = 0; gi < j->G; gi++) {
             const size_t xoff = ((size_t)n * j->G + gi) * j->xg;
             const float *dy = dyn + (size_t)gi * Og * P;
             if (Wt->g) {
-                /* dW_c[Og, K] (+)= dY_g[Og, P] @ cols[K, P]^T, the first sample overwrites */
+                /* dW_c[Og, K] (+)= dY_g[Og, P] @ cols[K, P]^T, the first sample
+                 * overwrites; or its transpose cols @ dY_g^T (see dw_t) */
                 const float *src = X->x + xoff;
                 if (j->l.cols) {
                     nb_im2col(&j->g, src, cols);
                     src = cols;
                 }
-                nb_sgemm_pool(j->inner, 0, 1, Og, K, P, 1.0f, dy, P, src, P, n == n0 ? 0.0f : 1.0f,
-                              dw + (size_t)gi * Og * K, K);
+                const float beta = n == n0 ? 0.0f : 1.0f;
+                if (j->dw_t) nb_sgemm_pool(j->inner, 0, 1, K, Og, P, 1.0f, src, P, dy, P, beta, dw + (size_t)gi * Og * K, Og);
+                else nb_sgemm_pool(j->inner, 0, 1, Og, K, P, 1.0f, dy, P, src, P, beta, dw + (size_t)gi * Og * K, K);
             }
             if (X->g) {
                 /* dcols[K, P] = W_g[Og, K]^T @ dY_g[Og, P]; pointwise adds straight into dx */
@@ -329,30 +370,30 @@ static void conv_sum_dw(void *ctx, size_t lo, size_t hi)
     const conv_job *j = ctx;
     float *dW = j->e->in[1]->g;
     if (j->e->fresh & 2) memset(dW + lo, 0, (hi - lo) * sizeof(float));
+    const size_t OgK = (size_t)j->Og * j->K;
     for (int64_t c = 0; c < j->l.chunks; c++) {
         const float *part = chunk_dw(j, c);
-        for (size_t i = lo; i < hi; i++) dW[i] += part[i];
+        if (!j->dw_t) {
+            for (size_t i = lo; i < hi; i++) dW[i] += part[i];
+            continue;
+        }
+        for (size_t i = lo; i < hi; i++) { /* element (o, k) of group gi sits at (k, o) */
+            size_t gi = i / OgK, r = i % OgK, o = r / (size_t)j->K, k = r % (size_t)j->K;
+            dW[i] += part[gi * OgK + k * (size_t)j->Og + o];
+        }
     }
 }
 
-/* dbias[o] += dY[:, o] summed over samples and positions, in order, in double */
+/* dbias[o] += the per-sample row sums of dY[:, o] (conv_backward_chunk),
+ * added over samples in order, in double */
 static void conv_sum_dbias(void *ctx, size_t lo, size_t hi)
 {
     const conv_job *j = ctx;
-    const float *dY = j->e->out->g;
+    const double *rows = chunk_bsum(j);
     float *db = j->e->in[2]->g;
     for (size_t o = lo; o < hi; o++) {
         double s = 0.0;
-        for (int64_t n = 0; n < j->N; n++) {
-            const float *d = dY + ((size_t)n * j->O + o) * j->P;
-            /* eight running sums, in a fixed order, so the loop vectorises */
-            float lane[8] = {0};
-            int p = 0;
-            for (; p + 8 <= j->P; p += 8)
-                for (int k = 0; k < 8; k++) lane[k] += d[p + k];
-            for (; p < j->P; p++) lane[0] += d[p];
-            for (int k = 0; k < 8; k++) s += lane[k];
-        }
+        for (int64_t n = 0; n < j->N; n++) s += rows[(size_t)n * j->O + o];
         db[o] = (j->e->fresh & 4 ? 0.0f : db[o]) + (float)s;
     }
 }
