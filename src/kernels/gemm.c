@@ -99,6 +99,22 @@ __attribute__((target("avx512f"))) static void kernel_8x32(int kc, const float *
     ADD_TILE(8, 2);
 }
 
+/* 8 x 16 over the left half of 32-wide panels: the last panel of a product
+ * whose width leaves 16 columns or fewer, which the 8 x 32 kernel would
+ * compute in full for nothing */
+__attribute__((target("avx512f"))) static void kernel_8x16(int kc, const float *a, const float *b, float *c,
+                                                           int ldc, int mr, int nr, int store)
+{
+    nb_v16 acc[8][1];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++, a += 8, b += 32) {
+        nb_v16 b0;
+        LOAD16(b0, b);
+        for (int r = 0; r < 8; r++) acc[r][0] += a[r] * b0;
+    }
+    ADD_TILE(8, 1);
+}
+
 /* 6 x 16 with AVX2 and FMA: each 16-float vector is two ymm registers */
 __attribute__((target("avx2,fma"))) static void kernel_6x16_avx2(int kc, const float *a, const float *b,
                                                                  float *c, int ldc, int mr, int nr, int store)
@@ -127,6 +143,7 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ld
 typedef struct {
     int mr, nr;
     nb_ukernel fn;
+    nb_ukernel half;   /* for tiles at most nr / 2 wide, reading the panel's left half; or NULL */
 } nb_arch;
 
 /* The kernel of a given level (2: AVX-512, 1: AVX2+FMA, 0: portable; -1:
@@ -137,12 +154,12 @@ static nb_arch pick_arch(int level)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
-    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32};
+    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32, kernel_8x16};
     if ((level < 0 || level == 1) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (nb_arch){6, 16, kernel_6x16_avx2};
+        return (nb_arch){6, 16, kernel_6x16_avx2, NULL};
 #endif
     (void)level;
-    return (nb_arch){6, 16, kernel_6x16};
+    return (nb_arch){6, 16, kernel_6x16, NULL};
 }
 
 int nb_sgemm_kernel_available(int level)
@@ -250,7 +267,8 @@ static void tile_task(void *ctx, int t)
 {
     nb_gemm_job *g = ctx;
     const int mr = g->arch.mr, nr = g->arch.nr;
-    float own[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC], *ap = own;
+    _Alignas(64) float own[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC];
+    float *ap = own;
     int mb = t / g->n_chunks, ch = t % g->n_chunks;
     int i0 = mb * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
     /* MC is a multiple of every mr, so row blocks start on panel boundaries */
@@ -260,10 +278,11 @@ static void tile_task(void *ctx, int t)
     int p0 = ch * g->chunk_panels, p1 = p0 + g->chunk_panels < g->n_panels ? p0 + g->chunk_panels : g->n_panels;
     for (int p = p0; p < p1; p++) {
         int jp = p * nr;
+        const int w = g->nc - jp < nr ? g->nc - jp : nr;
+        const nb_ukernel fn = w <= nr / 2 && g->arch.half ? g->arch.half : g->arch.fn;
         for (int ip = 0; ip < mc; ip += mr)
-            g->arch.fn(g->kc, ap + (size_t)ip * g->kc, g->bp + (size_t)jp * g->kc,
-                       g->C + (size_t)(i0 + ip) * g->ldc + g->j0 + jp, g->ldc, mc - ip < mr ? mc - ip : mr,
-                       g->nc - jp < nr ? g->nc - jp : nr, g->store);
+            fn(g->kc, ap + (size_t)ip * g->kc, g->bp + (size_t)jp * g->kc, g->C + (size_t)(i0 + ip) * g->ldc + g->j0 + jp,
+               g->ldc, mc - ip < mr ? mc - ip : mr, w, g->store);
     }
 }
 
@@ -272,7 +291,7 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
                          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                          const float *pa)
 {
-    float bp[KC * (NC + NR_MAX)];
+    _Alignas(64) float bp[KC * (NC + NR_MAX)];
     nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
                      0, 0, 0, 0, 0, 0, 0, 0, 0, bp, NULL, pa, 0};
     g.mpad = (M + g.arch.mr - 1) / g.arch.mr * g.arch.mr;
