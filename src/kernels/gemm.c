@@ -200,8 +200,9 @@ static void pack_b_panel(int trans_b, const float *B, int ldb, int k0, int kc, i
     }
 }
 
-/* alpha * op(A)[i0:i0+h, k0:k0+kc] into one mr-tall panel, zero-padded;
- * the source is read along its rows, the panel (in cache) written across. */
+/* alpha * op(A)[i0:i0+h, k0:k0+kc] into one mr-tall panel, zero-padded,
+ * written in order: an untransposed A is read as mr streams at once, which
+ * measured faster than reading it row by row and writing across the panel. */
 static void pack_a_panel(int trans_a, const float *A, int lda, int i0, int h, int k0, int kc, float alpha, int mr,
                          float *dst)
 {
@@ -213,12 +214,11 @@ static void pack_a_panel(int trans_a, const float *A, int lda, int i0, int h, in
         }
         return;
     }
-    for (int r = 0; r < h; r++) {
-        const float *src = A + (size_t)(i0 + r) * lda + k0;
-        for (int k = 0; k < kc; k++) dst[(size_t)k * mr + r] = alpha * src[k];
+    const float *src = A + (size_t)i0 * lda + k0;
+    for (int k = 0; k < kc; k++, dst += mr) {
+        for (int r = 0; r < h; r++) dst[r] = alpha * src[(size_t)r * lda + k];
+        for (int r = h; r < mr; r++) dst[r] = 0.0f;
     }
-    for (int r = h; r < mr; r++)
-        for (int k = 0; k < kc; k++) dst[(size_t)k * mr + r] = 0.0f;
 }
 
 /* alpha * op(A)[i0:i0+mc, k0:k0+kc] into mr-tall panels */
