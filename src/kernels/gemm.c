@@ -33,7 +33,7 @@
 #include <cblas.h>
 #endif
 
-enum { KC = 384, NC = 512, MC = 96, MR_MAX = 8, NR_MAX = 32 };
+enum { KC = 512, NC = 512, MC = 96, MR_MAX = 8, NR_MAX = 32 };
 
 /* c[mr, nr] (+)= a-panel x b-panel over kc; store: overwrite c instead of adding */
 typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store);
