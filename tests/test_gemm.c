@@ -74,6 +74,15 @@ static void random_case(nb_rng *r, int M, int N, int K, float **A, float **B, fl
     memcpy(*C2, *C1, sizeof(float) * (size_t)M * N);
 }
 
+/* Elements of got farther from want than float32 sums of K products of
+ * magnitude <= 1 can be; NaN counts (fmax of errors would skip it). */
+static size_t wrong(const float *want, const float *got, size_t n, int K)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += !(fabs(want[i] - got[i]) <= 1e-6 * (K + 4));
+    return bad;
+}
+
 NB_TEST(test_gemm_threads_bit_identical)
 {
     /* every element is summed in the same order whatever the thread count */
@@ -116,8 +125,7 @@ NB_TEST(test_gemm_pool_against_naive)
                 for (size_t i = 0; i < (size_t)M * N; i++) C2[i] = NAN;
             naive(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, beta, C1, N);
             nb_sgemm_builtin_pool(pool, ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, beta, C2, N);
-            size_t bad = 0; /* NaN counts: fmax would skip it */
-            for (size_t i = 0; i < (size_t)M * N; i++) bad += !(fabs(C1[i] - C2[i]) <= 1e-6 * (K + 4));
+            size_t bad = wrong(C1, C2, (size_t)M * N, K);
             if (bad)
                 nb_test_fail(__FILE__, __LINE__, "pool gemm %dx%dx%d ta=%d tb=%d beta=%g: %zu elements wrong", M, N,
                              K, ta, tb, beta, bad);
@@ -146,8 +154,7 @@ NB_TEST(test_gemm_packed_a)
             naive(ta, tb, M, N, K, -0.5f, A, ta ? M : K, B, tb ? K : N, 0.25f, C1, N);
             nb_sgemm_packed(NULL, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C2, N);
             nb_sgemm_packed(pool, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C3, N);
-            size_t bad = 0;
-            for (size_t i = 0; i < (size_t)M * N; i++) bad += !(fabs(C1[i] - C2[i]) <= 1e-6 * (K + 4));
+            size_t bad = wrong(C1, C2, (size_t)M * N, K);
             if (bad || memcmp(C2, C3, sizeof(float) * (size_t)M * N))
                 nb_test_fail(__FILE__, __LINE__, "packed gemm %dx%dx%d ta=%d tb=%d: %zu wrong or threads differ", M,
                              N, K, ta, tb, bad);
@@ -174,11 +181,10 @@ NB_TEST(test_gemm_every_kernel)
                 random_case(&r, M, N, K, &A, &B, &C1, &C2);
                 naive(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C1, N);
                 nb_sgemm_kernel(level, ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.5f, C2, N);
-                double worst = 0;
-                for (int i = 0; i < M * N; i++) worst = fmax(worst, fabs(C1[i] - C2[i]));
-                if (!(worst <= 1e-6 * (K + 4)))
-                    nb_test_fail(__FILE__, __LINE__, "kernel level %d, %dx%dx%d ta=%d tb=%d: error %g", level, M,
-                                 N, K, ta, tb, worst);
+                size_t bad = wrong(C1, C2, (size_t)M * N, K);
+                if (bad)
+                    nb_test_fail(__FILE__, __LINE__, "kernel level %d, %dx%dx%d ta=%d tb=%d: %zu elements wrong",
+                                 level, M, N, K, ta, tb, bad);
                 free(A), free(B), free(C1), free(C2);
             }
     }
