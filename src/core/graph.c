@@ -387,7 +387,14 @@ size_t nb_graph_param_numel(const nb_graph *g) { return g ? g->pnumel : 0; }
 float *nb_graph_param_data(nb_graph *g) { return g ? g->pdata : NULL; }
 float *nb_graph_param_grad(nb_graph *g) { return g ? g->pgrad : NULL; }
 
+static void zero_range(void *ctx, size_t lo, size_t hi)
+{
+    memset((float *)ctx + lo, 0, (hi - lo) * sizeof(float));
+}
+
+/* split over the graph's threads: a large model's gradient block is the
+ * biggest serial pass of a training step otherwise */
 void nb_graph_zero_grad(nb_graph *g)
 {
-    if (g && g->pgrad) memset(g->pgrad, 0, g->pnumel * sizeof(float));
+    if (g && g->pgrad) nb_pool_for(g->pool, g->pnumel, (size_t)1 << 15, zero_range, g->pgrad);
 }
