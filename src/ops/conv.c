@@ -125,13 +125,14 @@ enum { CONV_CHUNK = 4, CONV_MAX_SLOTS = 32 };
 
 /* Scratch: the weights packed once for every sample's product (forward:
  * W_g, backward: W_g^T, per group), then `slots` cols matrices, then
- * `chunks` partial weight gradients, then dY's row sums for the bias. */
+ * `chunks` partial weight gradients, then the chunks' sums of dY for the
+ * bias. */
 typedef struct {
     int64_t chunk, chunks;
     int slots;
     size_t wpack, cols, dw;   /* floats: packed weights, one cols matrix, one partial dW */
     size_t wpack_group;       /* floats of one group's packed weights */
-    size_t bsum;              /* floats: dY's row sums per sample and output, [N, O] doubles */
+    size_t bsum;              /* floats: dY's sums per chunk and output, [chunks, O] doubles */
 } conv_layout;
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
@@ -151,11 +152,11 @@ static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, int O, int G
     l.wpack = (size_t)G * l.wpack_group;
     l.cols = conv_is_pointwise(g) ? 0 : round16((size_t)K * ((size_t)g->OH * g->OW));
     l.dw = round16((size_t)O * K);
-    l.bsum = round16((size_t)(N < 1 ? 1 : N) * O * 2);   /* doubles */
     l.chunk = CONV_CHUNK;
     const size_t budget = CONV_SCRATCH_BUDGET / sizeof(float);
     for (;;) {
         l.chunks = N < 1 ? 1 : (N + l.chunk - 1) / l.chunk;
+        l.bsum = round16((size_t)l.chunks * O * 2);   /* doubles */
         l.slots = l.chunks < CONV_MAX_SLOTS ? (int)l.chunks : CONV_MAX_SLOTS;
         while (l.slots > 1 && conv_layout_floats(&l) > budget) l.slots--;
         if (l.chunk >= N || conv_layout_floats(&l) <= budget) return l;
@@ -245,10 +246,10 @@ static void conv_pack_weights(const conv_job *j, int transposed)
     }
 }
 
-/* the per-sample row sums of dY for the bias gradient: [N, O] doubles */
-static double *chunk_bsum(const conv_job *j)
+/* chunk c's sums of dY per output, for the bias gradient: [O] doubles */
+static double *chunk_bsum(const conv_job *j, int64_t c)
 {
-    return (double *)((float *)j->e->scratch + j->l.wpack + (size_t)j->l.slots * j->l.cols + (size_t)j->l.chunks * j->l.dw);
+    return (double *)((float *)j->e->scratch + j->l.wpack + (size_t)j->l.slots * j->l.cols + (size_t)j->l.chunks * j->l.dw) + (size_t)c * j->O;
 }
 
 /* d[0..P) summed in eight running sums, in a fixed order, so the loop
@@ -331,7 +332,10 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
         for (int o = 0; o < j->O; o++) {
             float *row = dyn + (size_t)o * P;
             nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P + (size_t)o * P, row, (size_t)P);
-            if (e->n_in == 3 && e->in[2]->g) chunk_bsum(j)[(size_t)n * j->O + o] = row_sum(row, P);
+            if (e->n_in == 3 && e->in[2]->g) {
+                double *bs = chunk_bsum(j, c) + o;
+                *bs = (n == n0 ? 0.0 : *bs) + row_sum(row, P);
+            }
         }
         /* a gradient nothing has written yet (e->fresh): cleared here, in cache */
         if (X->g && (e->fresh & 1) && j->l.cols) memset(X->g + (size_t)n * j->G * j->xg, 0, (size_t)j->G * j->xg * sizeof(float));
@@ -384,16 +388,15 @@ static void conv_sum_dw(void *ctx, size_t lo, size_t hi)
     }
 }
 
-/* dbias[o] += the per-sample row sums of dY[:, o] (conv_backward_chunk),
- * added over samples in order, in double */
+/* dbias[o] += the chunks' sums of dY[:, o] (conv_backward_chunk), added in
+ * chunk order, in double */
 static void conv_sum_dbias(void *ctx, size_t lo, size_t hi)
 {
     const conv_job *j = ctx;
-    const double *rows = chunk_bsum(j);
     float *db = j->e->in[2]->g;
     for (size_t o = lo; o < hi; o++) {
         double s = 0.0;
-        for (int64_t n = 0; n < j->N; n++) s += rows[(size_t)n * j->O + o];
+        for (int64_t c = 0; c < j->l.chunks; c++) s += chunk_bsum(j, c)[o];
         db[o] = (j->e->fresh & 4 ? 0.0f : db[o]) + (float)s;
     }
 }
