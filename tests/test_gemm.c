@@ -152,8 +152,8 @@ NB_TEST(test_gemm_packed_a)
             float *packed = malloc(sizeof(float) * nb_sgemm_packed_size(M, K));
             nb_sgemm_pack(ta, M, K, -0.5f, A, ta ? M : K, packed);
             naive(ta, tb, M, N, K, -0.5f, A, ta ? M : K, B, tb ? K : N, 0.25f, C1, N);
-            nb_sgemm_packed(NULL, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C2, N);
-            nb_sgemm_packed(pool, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C3, N);
+            nb_sgemm_packed(NULL, 0, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C2, N);
+            nb_sgemm_packed(pool, 0, M, N, K, packed, tb, B, tb ? K : N, 0.25f, C3, N);
             size_t bad = wrong(C1, C2, (size_t)M * N, K);
             if (bad || memcmp(C2, C3, sizeof(float) * (size_t)M * N))
                 nb_test_fail(__FILE__, __LINE__, "packed gemm %dx%dx%d ta=%d tb=%d: %zu wrong or threads differ", M,

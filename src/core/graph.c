@@ -19,6 +19,11 @@
 nb_graph *nb_graph_create(void)
 {
     nb_graph *g = nb_calloc(1, sizeof *g);
+    /* one thread until told otherwise; even then a pool, for its workspace */
+    if (g && !(g->pool = nb_pool_create(1))) {
+        nb_free(g);
+        return NULL;
+    }
     return g;
 }
 
@@ -49,8 +54,8 @@ nb_status nb_graph_set_threads(nb_graph *g, int threads)
     }
     if (threads > 1024) return nb_set_error(NB_ERR_ARG, "graph_set_threads: %d threads, at most 1024", threads);
     if (threads == nb_pool_threads(g->pool)) return NB_OK;
-    nb_pool *p = NULL;
-    if (threads > 1 && !(p = nb_pool_create(threads))) return NB_ERR_NOMEM;
+    nb_pool *p = nb_pool_create(threads);
+    if (!p) return NB_ERR_NOMEM;
     nb_pool_free(g->pool);
     g->pool = p;
     return NB_OK;

@@ -218,7 +218,7 @@ struct nb_graph {
     float *cdata;
     size_t cnumel, ccap;
     unsigned version;        /* bumped by every change plans depend on */
-    nb_pool *pool;           /* threads for every plan of this graph (NULL: one) */
+    nb_pool *pool;           /* threads and their workspaces for every plan of this graph */
     nb_status status;        /* first build error */
     char *errmsg;
 };
@@ -241,6 +241,11 @@ int      nb_pool_threads(const nb_pool *p);   /* 1 for NULL */
  * time: a pool runs one job at a time); NULL and 0 bytes for NULL or a
  * one-thread pool. */
 void    *nb_pool_scratch(nb_pool *p, size_t *bytes);
+/* The calling thread's own workspace in the pool (the caller's, or the
+ * worker's running the task), nb_sgemm_workspace_floats() floats: where the
+ * matrix product packs its blocks, so that no kernel needs a large stack
+ * (a host program's threads may have small ones). NULL for a NULL pool. */
+float   *nb_pool_workspace(nb_pool *p);
 /* fn(ctx, t) for t = 0..ntasks-1, spread over the pool; returns when all are
  * done. Allocates nothing. p may be NULL (runs on the caller). */
 void     nb_pool_run(nb_pool *p, int ntasks, void (*fn)(void *ctx, int task), void *ctx);
@@ -257,13 +262,20 @@ void nb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
 /* The same spread over a thread pool (NULL: the caller's thread). */
 void nb_sgemm_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
                    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* Floats of one thread's workspace for the built-in kernel (nb_pool_workspace). */
+size_t nb_sgemm_workspace_floats(void);
+/* nb_sgemm_pool on the calling thread only, still packing in the pool's
+ * workspace (for kernels that run many small products in parallel tasks). */
+void nb_sgemm_serial(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* An A operand packed once for many products with it (a convolution's
  * weights, used by every sample): the floats it needs, the packing of
- * alpha * op(A) [M,K], and C[M,N] = packed * op(B) + beta * C. */
+ * alpha * op(A) [M,K], and C[M,N] = packed * op(B) + beta * C (serial: on
+ * the calling thread only, as nb_sgemm_serial). */
 size_t nb_sgemm_packed_size(int M, int K);
 void nb_sgemm_pack(int trans_a, int M, int K, float alpha, const float *A, int lda, float *packed);
-void nb_sgemm_packed(nb_pool *pool, int M, int N, int K, const float *packed, int trans_b, const float *B, int ldb,
-                     float beta, float *C, int ldc);
+void nb_sgemm_packed(nb_pool *pool, int serial, int M, int N, int K, const float *packed, int trans_b,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 /* The built-in blocked kernel, exported for tests that compare against BLAS. */
 void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,

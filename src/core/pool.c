@@ -33,7 +33,15 @@ struct nb_pool {
     atomic_uint generation;      /* the current job's number */
     int stop;
     void *scratch;               /* nb_pool_scratch */
+    float **ws;                  /* nb_pool_workspace: one per thread, the caller's first */
+    int nws;
+    struct worker_arg *args;     /* what each worker is started with */
 };
+
+/* Which of its pool's threads this is: 0 for the caller (any thread that is
+ * not a worker), i + 1 for worker i. A worker only ever runs its own pool's
+ * tasks, so one number per thread is enough. */
+static _Thread_local int thread_index;
 
 /* Bytes of scratch a pool holds for one parallel kernel at a time (the
  * GEMM packs the A block every tile task shares there). */
@@ -67,9 +75,15 @@ static void drain(nb_pool *p, unsigned job)
     }
 }
 
+typedef struct worker_arg {
+    nb_pool *p;
+    int index;
+} worker_arg;
+
 static void *worker(void *arg)
 {
-    nb_pool *p = arg;
+    nb_pool *p = ((worker_arg *)arg)->p;
+    thread_index = ((worker_arg *)arg)->index;
     unsigned seen = 0;
     for (;;) {
         unsigned gen = atomic_load(&p->generation);
@@ -106,24 +120,33 @@ nb_pool *nb_pool_create(int threads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
-    if (threads > 1 && (!(p->tid = nb_calloc((size_t)threads - 1, sizeof *p->tid)) ||
-                        !(p->scratch = nb_alloc(POOL_SCRATCH_BYTES)))) {
+    p->threads = 1; /* until the workers exist: what nb_pool_free joins */
+    int ok = (p->ws = nb_calloc((size_t)threads, sizeof *p->ws)) != NULL;
+    for (int i = 0; ok && i < threads; i++) ok = (p->ws[i] = nb_alloc(nb_sgemm_workspace_floats() * sizeof(float))) != NULL;
+    if (ok && threads > 1)
+        ok = (p->tid = nb_calloc((size_t)threads - 1, sizeof *p->tid)) &&
+             (p->args = nb_calloc((size_t)threads - 1, sizeof *p->args)) &&
+             (p->scratch = nb_alloc(POOL_SCRATCH_BYTES));
+    if (!ok) {
+        p->nws = threads;
         nb_pool_free(p);
         return NULL;
     }
+    p->nws = threads;
     for (int i = 0; i < threads - 1; i++) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
-        /* the GEMM packs its blocks on the stack */
-        pthread_attr_setstacksize(&attr, (size_t)4 << 20);
-        int err = pthread_create(&p->tid[i], &attr, worker, p);
+        /* kernels keep their large buffers in the workspaces, not on the stack */
+        pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+        p->args[i] = (worker_arg){p, i + 1};
+        int err = pthread_create(&p->tid[i], &attr, worker, &p->args[i]);
         pthread_attr_destroy(&attr);
         if (err) {
-            p->threads = i + 1;
             nb_pool_free(p);
             nb_set_error(NB_ERR_NOMEM, "thread pool: cannot start thread %d of %d", i + 2, threads);
             return NULL;
         }
+        p->threads = i + 2;
     }
     return p;
 }
@@ -140,11 +163,19 @@ void nb_pool_free(nb_pool *p)
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
     nb_free(p->tid);
+    nb_free(p->args);
     nb_free(p->scratch);
+    for (int i = 0; i < p->nws && p->ws; i++) nb_free(p->ws[i]);
+    nb_free(p->ws);
     nb_free(p);
 }
 
 int nb_pool_threads(const nb_pool *p) { return p ? p->threads : 1; }
+
+float *nb_pool_workspace(nb_pool *p)
+{
+    return p && thread_index < p->nws ? p->ws[thread_index] : NULL;
+}
 
 void *nb_pool_scratch(nb_pool *p, size_t *bytes)
 {

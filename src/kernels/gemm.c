@@ -35,6 +35,30 @@
 
 enum { KC = 512, NC = 512, MC = 96, MR_MAX = 8, NR_MAX = 32 };
 
+/* A thread's workspace (nb_pool_workspace): the packed B block, then an
+ * A block, each 64-byte aligned */
+#define BP_FLOATS ((size_t)KC * (NC + NR_MAX))
+#define AP_FLOATS ((size_t)((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC)
+/* Where the blocks sit within a page: large buffers from malloc start a few
+ * bytes into a page, and a packing loop whose source and destination share
+ * their offset within a page stalls on false store-to-load dependences (4K
+ * aliasing; measured: 9% slower on a small MLP). So the B block starts 2 KB
+ * into a page and the A block 3 KB in (both blocks are whole pages long). */
+#define BP_SKEW ((size_t)512)
+#define AP_SKEW ((size_t)256)
+
+/* ws's B block: 2 KB past the first page boundary in it */
+static float *ws_bp(float *ws) { return (float *)(((uintptr_t)ws + 4095) & ~(uintptr_t)4095) + BP_SKEW; }
+
+#if defined(__GNUC__)
+#define NB_NOINLINE __attribute__((noinline))
+#else
+#define NB_NOINLINE
+#endif
+
+
+size_t nb_sgemm_workspace_floats(void) { return 1024 + BP_SKEW + BP_FLOATS + AP_SKEW + AP_FLOATS; }
+
 /* c[mr, nr] (+)= a-panel x b-panel over kc; store: overwrite c instead of adding */
 typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store);
 
@@ -241,7 +265,8 @@ typedef struct {
     int j0, nc, k0, kc;
     int store;               /* this block overwrites C (beta == 0, first KC block) */
     int n_panels, m_blocks, n_chunks, chunk_panels;
-    float *bp;               /* packed B block, caller's stack */
+    float *bp;               /* packed B block: the caller's workspace */
+    nb_pool *pool;           /* where each thread's workspace is (NULL: the stack) */
     float *ap;               /* packed A, all of M, shared by the tile tasks; or NULL */
     const float *pa;         /* A packed by the caller (nb_sgemm_pack), all of it; or NULL */
     int mpad;                /* M rounded up to mr: pa's row count */
@@ -263,11 +288,10 @@ static void pack_task(void *ctx, int t)
 }
 
 /* One MC-row block of C times one chunk of B panels. */
-static void tile_task(void *ctx, int t)
+/* One MC-row block of C times one chunk of B panels; own: room for an A block. */
+static void tile_work(nb_gemm_job *g, int t, float *own)
 {
-    nb_gemm_job *g = ctx;
     const int mr = g->arch.mr, nr = g->arch.nr;
-    _Alignas(64) float own[((MC + MR_MAX - 1) / MR_MAX * MR_MAX + MR_MAX) * KC];
     float *ap = own;
     int mb = t / g->n_chunks, ch = t % g->n_chunks;
     int i0 = mb * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
@@ -286,14 +310,30 @@ static void tile_task(void *ctx, int t)
     }
 }
 
-/* pa: A already packed (nb_sgemm_pack, alpha applied), or NULL */
-static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
-                         const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
-                         const float *pa)
+/* Without a pool (direct calls, tests) the A block lives on the stack, in
+ * a frame of its own so that it costs nothing when a workspace exists. */
+NB_NOINLINE static void tile_work_on_stack(nb_gemm_job *g, int t)
 {
-    _Alignas(64) float bp[KC * (NC + NR_MAX)];
+    _Alignas(64) float own[AP_FLOATS];
+    tile_work(g, t, own);
+}
+
+static void tile_task(void *ctx, int t)
+{
+    nb_gemm_job *g = ctx;
+    float *ws = nb_pool_workspace(g->pool);   /* the thread running this task */
+    if (ws) tile_work(g, t, ws_bp(ws) + BP_FLOATS + AP_SKEW);
+    else tile_work_on_stack(g, t);
+}
+
+/* pa: A already packed (nb_sgemm_pack, alpha applied), or NULL. pool: the
+ * workspaces, and the threads when parallel. bp: the caller's B block. */
+static void gemm_run(int level, nb_pool *pool, int parallel, int trans_a, int trans_b, int M, int N, int K,
+                     float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                     const float *pa, float *bp)
+{
     nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
-                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, NULL, pa, 0};
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, pool, NULL, pa, 0};
     g.mpad = (M + g.arch.mr - 1) / g.arch.mr * g.arch.mr;
     if (alpha == 0.0f || K == 0) {
         scale_c(M, N, beta, C, ldc);
@@ -302,9 +342,9 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
     /* beta == 0: the first KC block stores its tiles instead of adding them
      * (no pass to clear C, and NaN in C does not survive) */
     if (beta != 0.0f) scale_c(M, N, beta, C, ldc);
-    const int threads = nb_pool_threads(pool);
-    /* small products: one thread, no hand-off cost */
-    nb_pool *p = (double)M * N * K < 64.0 * 64 * 64 ? NULL : pool;
+    const int threads = parallel ? nb_pool_threads(pool) : 1;
+    /* one thread, or a small product (no hand-off cost): no pool to run on */
+    nb_pool *p = threads == 1 || (double)M * N * K < 64.0 * 64 * 64 ? NULL : pool;
     g.m_blocks = (M + MC - 1) / MC;
     for (g.j0 = 0; g.j0 < N; g.j0 += NC) {
         g.nc = N - g.j0 < NC ? N - g.j0 : NC;
@@ -330,16 +370,48 @@ static void gemm_blocked(int level, nb_pool *pool, int trans_a, int trans_b, int
     }
 }
 
+NB_NOINLINE static void gemm_on_stack(int level, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                                      const float *pa)
+{
+    _Alignas(64) float bp[BP_FLOATS];
+    gemm_run(level, NULL, 0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, bp);
+}
+
+/* The B block goes to the calling thread's workspace in the pool, or (no
+ * pool: direct calls) to the stack. */
+static void gemm_blocked(int level, nb_pool *pool, int parallel, int trans_a, int trans_b, int M, int N, int K,
+                         float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                         const float *pa)
+{
+    float *ws = nb_pool_workspace(pool);
+    if (ws) gemm_run(level, pool, parallel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, ws_bp(ws));
+    else gemm_on_stack(level, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa);
+}
+
 void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_blocked(-1, pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_blocked(-1, pool, 1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void nb_sgemm_serial(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef NB_HAVE_CBLAS
+    (void)pool;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    gemm_blocked(-1, pool, 0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+#endif
 }
 
 void nb_sgemm_kernel(int level, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_blocked(level, NULL, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_blocked(level, NULL, 0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -395,8 +467,8 @@ void nb_sgemm_pack(int trans_a, int M, int K, float alpha, const float *A, int l
 #endif
 }
 
-void nb_sgemm_packed(nb_pool *pool, int M, int N, int K, const float *packed, int trans_b, const float *B, int ldb,
-                     float beta, float *C, int ldc)
+void nb_sgemm_packed(nb_pool *pool, int serial, int M, int N, int K, const float *packed, int trans_b,
+                     const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
 #ifdef NB_HAVE_CBLAS
@@ -404,6 +476,6 @@ void nb_sgemm_packed(nb_pool *pool, int M, int N, int K, const float *packed, in
     cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, packed, K, B, ldb,
                 beta, C, ldc);
 #else
-    gemm_blocked(-1, pool, 0, trans_b, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, packed);
+    gemm_blocked(-1, pool, !serial, 0, trans_b, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, packed);
 #endif
 }

@@ -179,7 +179,8 @@ typedef struct conv_job {
     int64_t N;
     int G, O, Og, K, P;   /* groups, outputs, outputs per group, rows of cols, positions */
     size_t xg;            /* floats of one group's input */
-    nb_pool *inner;       /* threads for each product (NULL when tasks run in parallel) */
+    int serial;           /* tasks run in parallel, each product on its thread; else the
+                           * tasks one after the other, each product over the pool */
     /* The partial weight gradients are computed transposed, [K, Og] per
      * group, when that wastes less of the GEMM's tiles: a first layer has a
      * handful of taps (K = 9 for one channel) against many outputs, and a
@@ -203,7 +204,7 @@ static conv_job conv_job_of(const nb_exec *e)
     j.K = j.g.C * j.g.kh * j.g.kw;
     j.P = j.g.OH * j.g.OW;
     j.xg = (size_t)j.g.C * j.g.H * j.g.W;
-    j.inner = j.l.slots >= nb_pool_threads(e->pool) ? NULL : e->pool;
+    j.serial = j.l.slots >= nb_pool_threads(e->pool);
     j.chunk_fn = NULL;
     /* tiles are up to 8 rows by 32 columns: compare the padded areas */
     const int pad8 = 8, pad32 = 32;
@@ -225,7 +226,15 @@ static void conv_task(void *ctx, int s)
 static void conv_run(conv_job *j, void (*fn)(const conv_job *j, int64_t c, float *cols))
 {
     j->chunk_fn = fn;
-    nb_pool_run(j->inner ? NULL : j->e->pool, j->l.slots, conv_task, j);
+    nb_pool_run(j->serial ? j->e->pool : NULL, j->l.slots, conv_task, j);
+}
+
+/* C = op(A) op(B) + beta C on this task's thread, or over the pool */
+static void conv_gemm(const conv_job *j, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc)
+{
+    if (j->serial) nb_sgemm_serial(j->e->pool, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    else nb_sgemm_pool(j->e->pool, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* group gi's packed weights */
@@ -301,7 +310,7 @@ static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
                     float b = bias[gi * Og + o], *yo = y + (size_t)o * P;
                     for (int p = 0; p < P; p++) yo[p] = b;
                 }
-            nb_sgemm_packed(j->inner, Og, P, K, group_wpack(j, gi), 0, cols, P, bias ? 1.0f : 0.0f, y, P);
+            nb_sgemm_packed(e->pool, j->serial, Og, P, K, group_wpack(j, gi), 0, cols, P, bias ? 1.0f : 0.0f, y, P);
         }
         nb_act_apply(NULL, e->act, e->out->x + (size_t)n * j->O * P, (size_t)j->O * P);
     }
@@ -351,16 +360,16 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
                     src = cols;
                 }
                 const float beta = n == n0 ? 0.0f : 1.0f;
-                if (j->dw_t) nb_sgemm_pool(j->inner, 0, 1, K, Og, P, 1.0f, src, P, dy, P, beta, dw + (size_t)gi * Og * K, Og);
-                else nb_sgemm_pool(j->inner, 0, 1, Og, K, P, 1.0f, dy, P, src, P, beta, dw + (size_t)gi * Og * K, K);
+                if (j->dw_t) conv_gemm(j, 0, 1, K, Og, P, src, P, dy, P, beta, dw + (size_t)gi * Og * K, Og);
+                else conv_gemm(j, 0, 1, Og, K, P, dy, P, src, P, beta, dw + (size_t)gi * Og * K, K);
             }
             if (X->g) {
                 /* dcols[K, P] = W_g[Og, K]^T @ dY_g[Og, P]; pointwise adds straight into dx */
                 if (!j->l.cols) {
-                    nb_sgemm_packed(j->inner, K, P, Og, group_wpack(j, gi), 0, dy, P, e->fresh & 1 ? 0.0f : 1.0f,
+                    nb_sgemm_packed(e->pool, j->serial, K, P, Og, group_wpack(j, gi), 0, dy, P, e->fresh & 1 ? 0.0f : 1.0f,
                                     X->g + xoff, P);
                 } else {
-                    nb_sgemm_packed(j->inner, K, P, Og, group_wpack(j, gi), 0, dy, P, 0.0f, cols, P);
+                    nb_sgemm_packed(e->pool, j->serial, K, P, Og, group_wpack(j, gi), 0, dy, P, 0.0f, cols, P);
                     nb_col2im_add(&j->g, cols, X->g + xoff);
                 }
             }
