@@ -92,7 +92,9 @@ const char *nb_graph_error(const nb_graph *g);
 
 /* Threads for the kernels of every plan of this graph (the caller counts as
  * one; 0: one per online CPU; default 1). Results are the same bit for bit
- * for any number of threads on a given machine. */
+ * for any number of threads on a given machine. A graph and its plans are
+ * used by one thread at a time (different graphs may run concurrently on
+ * different threads); the kernels need no large stack from that thread. */
 nb_status nb_graph_set_threads(nb_graph *g, int threads);
 int       nb_graph_threads(const nb_graph *g);
 
