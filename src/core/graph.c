@@ -19,7 +19,7 @@
 nb_graph *nb_graph_create(void)
 {
     nb_graph *g = nb_calloc(1, sizeof *g);
-    /* one thread until told otherwise; even then a pool, for its workspace */
+    /* one thread until told otherwise; even then a pool, for the workspace */
     if (g && !(g->pool = nb_pool_create(1))) {
         nb_free(g);
         return NULL;
@@ -56,6 +56,11 @@ nb_status nb_graph_set_threads(nb_graph *g, int threads)
     if (threads == nb_pool_threads(g->pool)) return NB_OK;
     nb_pool *p = nb_pool_create(threads);
     if (!p) return NB_ERR_NOMEM;
+    /* plans made before keep finding their workspaces */
+    if (nb_pool_reserved(g->pool) && nb_pool_reserve(p) != NB_OK) {
+        nb_pool_free(p);
+        return NB_ERR_NOMEM;
+    }
     nb_pool_free(g->pool);
     g->pool = p;
     return NB_OK;

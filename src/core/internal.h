@@ -244,8 +244,12 @@ void    *nb_pool_scratch(nb_pool *p, size_t *bytes);
 /* The calling thread's own workspace in the pool (the caller's, or the
  * worker's running the task), nb_sgemm_workspace_floats() floats: where the
  * matrix product packs its blocks, so that no kernel needs a large stack
- * (a host program's threads may have small ones). NULL for a NULL pool. */
-float   *nb_pool_workspace(nb_pool *p);
+ * (a host program's threads may have small ones). Workspaces exist once
+ * nb_pool_reserve has made them (plans do: a graph that only parses or
+ * loads never pays for them); until then, and for a NULL pool, NULL. */
+float    *nb_pool_workspace(nb_pool *p);
+nb_status nb_pool_reserve(nb_pool *p);
+int       nb_pool_reserved(const nb_pool *p);
 /* fn(ctx, t) for t = 0..ntasks-1, spread over the pool; returns when all are
  * done. Allocates nothing. p may be NULL (runs on the caller). */
 void     nb_pool_run(nb_pool *p, int ntasks, void (*fn)(void *ctx, int task), void *ctx);

@@ -229,6 +229,8 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
         return NULL;
     }
 
+    /* the kernels' workspaces, one per thread of the graph's pool */
+    if (nb_pool_reserve(g->pool) != NB_OK) return NULL;
     int n = g->n_nodes;
     nb_plan *p = nb_calloc(1, sizeof *p);
     nb_buf *bufs = NULL, **tmp = NULL;

@@ -121,23 +121,22 @@ nb_pool *nb_pool_create(int threads)
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
     p->threads = 1; /* until the workers exist: what nb_pool_free joins */
+    p->nws = threads;
     int ok = (p->ws = nb_calloc((size_t)threads, sizeof *p->ws)) != NULL;
-    for (int i = 0; ok && i < threads; i++) ok = (p->ws[i] = nb_alloc(nb_sgemm_workspace_floats() * sizeof(float))) != NULL;
     if (ok && threads > 1)
         ok = (p->tid = nb_calloc((size_t)threads - 1, sizeof *p->tid)) &&
              (p->args = nb_calloc((size_t)threads - 1, sizeof *p->args)) &&
              (p->scratch = nb_alloc(POOL_SCRATCH_BYTES));
     if (!ok) {
-        p->nws = threads;
         nb_pool_free(p);
         return NULL;
     }
-    p->nws = threads;
     for (int i = 0; i < threads - 1; i++) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
-        /* kernels keep their large buffers in the workspaces, not on the stack */
-        pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+        /* kernels keep their large buffers in the workspaces; enough for a
+         * product run before nb_pool_reserve, which packs on the stack */
+        pthread_attr_setstacksize(&attr, (size_t)2 << 20);
         p->args[i] = (worker_arg){p, i + 1};
         int err = pthread_create(&p->tid[i], &attr, worker, &p->args[i]);
         pthread_attr_destroy(&attr);
@@ -171,6 +170,15 @@ void nb_pool_free(nb_pool *p)
 }
 
 int nb_pool_threads(const nb_pool *p) { return p ? p->threads : 1; }
+
+nb_status nb_pool_reserve(nb_pool *p)
+{
+    for (int i = 0; p && i < p->nws; i++)
+        if (!p->ws[i] && !(p->ws[i] = nb_alloc(nb_sgemm_workspace_floats() * sizeof(float)))) return NB_ERR_NOMEM;
+    return NB_OK;
+}
+
+int nb_pool_reserved(const nb_pool *p) { return p && p->nws && p->ws[p->nws - 1]; }
 
 float *nb_pool_workspace(nb_pool *p)
 {
