@@ -21,9 +21,14 @@
  *
  * Threads: each (NC, KC) block of B is packed by all threads (one panel per
  * task), then the tiles of C are shared out, each task packing its own A
- * block. Every element of C is summed over K in the same order whatever the
- * number of threads, so results are bit-identical for any thread count (on a
- * given machine: FMA rounds differently from multiply-then-add).
+ * block (or all sharing one, packed once, when several tasks work on the
+ * same rows). Every element of C is summed over K in the same order whatever
+ * the number of threads, so results are bit-identical for any thread count
+ * (on a given machine: FMA rounds differently from multiply-then-add).
+ *
+ * Memory: blocks are packed into the pool's per-thread workspaces
+ * (nb_pool_workspace), so the kernels ask no large stack of the threads that
+ * call them; only direct calls without a pool pack on the stack.
  */
 #include "../core/internal.h"
 
