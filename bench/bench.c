@@ -114,7 +114,12 @@ static int gemm(int n, int threads, int openblas, double seconds)
         }
         if (set_threads) set_threads(threads);
     } else {
-        pool = threads > 1 ? nb_pool_create(threads) : NULL;
+        /* with its workspaces, as a plan's pool has them */
+        pool = nb_pool_create(threads);
+        if (!pool || nb_pool_reserve(pool) != NB_OK) {
+            fprintf(stderr, "bench: %s\n", nb_last_error());
+            return 1;
+        }
     }
     long reps = 0;
     double t0 = now(), t;

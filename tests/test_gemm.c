@@ -113,6 +113,7 @@ NB_TEST(test_gemm_pool_against_naive)
     static const int sizes[][3] = {{50, 700, 900}, {7, 1000, 33}, {200, 300, 100}, {1, 64, 500}};
     nb_pool *pool = nb_pool_create(3);
     CHECK_PTR(pool);
+    CHECK_OK(nb_pool_reserve(pool)); /* packing in the workspaces (the other tests: on the stack) */
     nb_rng r;
     nb_rng_seed(&r, 17);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)

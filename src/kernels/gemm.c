@@ -375,23 +375,23 @@ static void gemm_run(int level, nb_pool *pool, int parallel, int trans_a, int tr
     }
 }
 
-NB_NOINLINE static void gemm_on_stack(int level, int trans_a, int trans_b, int M, int N, int K, float alpha,
-                                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
-                                      const float *pa)
+NB_NOINLINE static void gemm_on_stack(int level, nb_pool *pool, int parallel, int trans_a, int trans_b, int M, int N,
+                                      int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                                      float *C, int ldc, const float *pa)
 {
     _Alignas(64) float bp[BP_FLOATS];
-    gemm_run(level, NULL, 0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, bp);
+    gemm_run(level, pool, parallel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, bp);
 }
 
 /* The B block goes to the calling thread's workspace in the pool, or (no
- * pool: direct calls) to the stack. */
+ * pool, or none reserved yet: direct calls) to the stack. */
 static void gemm_blocked(int level, nb_pool *pool, int parallel, int trans_a, int trans_b, int M, int N, int K,
                          float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                          const float *pa)
 {
     float *ws = nb_pool_workspace(pool);
     if (ws) gemm_run(level, pool, parallel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, ws_bp(ws));
-    else gemm_on_stack(level, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa);
+    else gemm_on_stack(level, pool, parallel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa);
 }
 
 void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
