@@ -141,6 +141,7 @@ NB_TEST(test_gemm_packed_a)
      * on one thread and on three, against the naive product */
     static const int sizes[][3] = {{64, 196, 288}, {13, 300, 900}, {288, 70, 64}, {1, 5, 3}};
     nb_pool *pool = nb_pool_create(3);
+    CHECK_PTR(pool);
     nb_rng r;
     nb_rng_seed(&r, 23);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)

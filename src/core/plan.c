@@ -12,9 +12,9 @@
  * Gradients are accumulated (+=) by every consumer's backward, so each
  * gradient buffer is zeroed once, at the step of its first writer; unless
  * that writer's op can overwrite instead (NB_OPF_ASSIGN), which saves a pass
- * over the buffer and a read of it. Parameter
- * gradients live in the graph's block and are never zeroed here: they
- * accumulate until nb_graph_zero_grad(), as in PyTorch.
+ * over the buffer and a read of it. Parameter gradients live in the graph's
+ * block and are never zeroed here: they accumulate until
+ * nb_graph_zero_grad(), as in PyTorch.
  *
  * Fusion. A relu whose input is the only use of an op that can apply it
  * itself (NB_OPF_ACT: conv2d, linear) is done by that op, on its output

@@ -10,10 +10,11 @@
  * Every leading axis of x is folded into one row axis (x is row-major, so
  * x is a [rows, in] matrix and y a [rows, out] one): the forward and the two
  * matrix gradients are one nb_sgemm each, accumulating with beta = 1 in
- * backward. The bias gradient sums rows in order, in double, so it is
- * deterministic. A fused relu (NB_OPF_ACT) is applied to y after the product
- * and its mask to dy before the gradients. nb_sgemm takes int sizes: shape() refuses any of rows, in
- * and out above INT_MAX.
+ * backward (beta = 0 where the gradient is written first, nb_exec.fresh).
+ * The bias gradient sums rows in order, in double, so it is deterministic.
+ * A fused relu (NB_OPF_ACT) is applied to y after the product and its mask
+ * to dy before the gradients. nb_sgemm takes int sizes: shape() refuses any
+ * of rows, in and out above INT_MAX.
  */
 #include "ops.h"
 
