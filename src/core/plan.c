@@ -230,7 +230,12 @@ nb_plan *nb_plan_create(nb_graph *g, nb_node *target, int batch, unsigned flags)
     }
 
     /* the kernels' workspaces, one per thread of the graph's pool */
-    if (nb_pool_reserve(g->pool) != NB_OK) return NULL;
+    if (nb_pool_reserve(g->pool) != NB_OK) {
+        nb_set_error(NB_ERR_NOMEM, "plan: no memory for the kernels' workspaces (%d thread%s x %zu bytes)",
+                     nb_pool_threads(g->pool), nb_pool_threads(g->pool) == 1 ? "" : "s",
+                     nb_sgemm_workspace_floats() * sizeof(float));
+        return NULL;
+    }
     int n = g->n_nodes;
     nb_plan *p = nb_calloc(1, sizeof *p);
     nb_buf *bufs = NULL, **tmp = NULL;
