@@ -202,6 +202,40 @@ NB_TEST(test_conv_grad_few_taps)
     grad_case(&(conv_case){9, 1, 3, 3, 24, 2, 2, 0, {0}});
 }
 
+/* 3x3, stride 1, 16+ channels both ways: the Winograd path (conv.c,
+ * kernels/winograd.c). Odd and even output sizes (tiles cut at the far
+ * edge), padding 0, 1 and 2, rectangles, channels that fill no micro-kernel
+ * tile exactly, a batch over several chunks, and each gradient alone. */
+NB_TEST(test_conv_grad_winograd)
+{
+    grad_case(&(conv_case){2, 16, 5, 5, 16, 3, 3, 1, {.pad_h = 1, .pad_w = 1}});
+    grad_case(&(conv_case){1, 17, 6, 7, 19, 3, 3, 0, {0}});
+    grad_case(&(conv_case){1, 16, 3, 4, 18, 3, 3, 1, {.pad_h = 2, .pad_w = 1}});
+    grad_case(&(conv_case){9, 16, 3, 3, 16, 3, 3, 1, {.pad_h = 1, .pad_w = 1}});
+}
+
+NB_TEST(test_conv_grad_winograd_partial)
+{
+    nb_conv2d_opts o = {.pad_h = 1, .pad_w = 1};
+    float *wv = malloc(16 * 16 * 9 * sizeof *wv), *xv = malloc(2 * 16 * 4 * 5 * sizeof *xv);
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    nb_fill_uniform(wv, 16 * 16 * 9, -1.0f, 1.0f, &r);
+    nb_fill_uniform(xv, 2 * 16 * 4 * 5, -1.0f, 1.0f, &r);
+    nb_graph *g = nb_graph_create();
+    nb_node *x = nb_const(g, "x", 4, (int64_t[]){2, 16, 4, 5}, xv);
+    nb_node *w = nb_test_param(g, "w", 4, (int64_t[]){16, 16, 3, 3}, -1.0f, 1.0f);
+    CHECK_GRAD(g, nb_conv2d(g, x, w, NULL, &o));
+    nb_graph_free(g);
+    g = nb_graph_create();
+    x = nb_test_param(g, "x", 4, (int64_t[]){2, 16, 4, 5}, -1.0f, 1.0f);
+    w = nb_const(g, "w", 4, (int64_t[]){16, 16, 3, 3}, wv);
+    CHECK_GRAD(g, nb_conv2d(g, x, w, NULL, &o));
+    nb_graph_free(g);
+    free(wv);
+    free(xv);
+}
+
 /* Gradients accumulate: x feeds two convolutions (one through im2col, one
  * pointwise) and the sum of both must reach it. */
 NB_TEST(test_conv_grad_shared_input)
@@ -283,6 +317,11 @@ NB_TEST(test_conv_forward_naive)
         {1, 2, 5, 6, 3, 1, 1, 0, {.stride_h = 2, .stride_w = 3, .pad_h = 1}},
         {1, 1, 3, 3, 1, 3, 3, 0, {.pad_h = 1, .pad_w = 1, .stride_h = 5, .stride_w = 5}},
         {1, 2, 3, 3, 2, 5, 5, 1, {.pad_h = 2, .pad_w = 2}},             /* kernel larger than x */
+        /* Winograd: odd and even sizes, paddings 0 to 2, several chunks */
+        {2, 16, 14, 14, 32, 3, 3, 1, {.pad_h = 1, .pad_w = 1}},
+        {9, 17, 9, 11, 20, 3, 3, 1, {.pad_h = 1, .pad_w = 1}},
+        {3, 32, 7, 6, 16, 3, 3, 0, {0}},
+        {1, 16, 5, 8, 40, 3, 3, 1, {.pad_h = 2, .pad_w = 0}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) forward_case(&cases[i]);
 }

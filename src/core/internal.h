@@ -291,5 +291,15 @@ void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N
 void nb_sgemm_kernel(int level, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 int  nb_sgemm_kernel_available(int level);
+/* The built-in kernel's micro-kernel, for code that writes its operands in
+ * the packed layouts itself (kernels/winograd.c): c[mr', nr'] (+)= a x b
+ * over kc, a holding mr floats per k (rows past mr' zero), b nr per k; store
+ * overwrites c instead of adding. level: 2 AVX-512, 1 AVX2+FMA, 0 portable. */
+typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store);
+typedef struct {
+    int mr, nr, level;
+    nb_ukernel fn;
+} nb_ukernel_info;
+nb_ukernel_info nb_sgemm_ukernel(int level);   /* -1: the best this CPU runs */
 
 #endif /* NB_INTERNAL_H */

@@ -64,9 +64,6 @@ static float *ws_bp(float *ws) { return (float *)(((uintptr_t)ws + 4095) & ~(uin
 
 size_t nb_sgemm_workspace_floats(void) { return 1024 + BP_SKEW + BP_FLOATS + AP_SKEW + AP_FLOATS; }
 
-/* c[mr, nr] (+)= a-panel x b-panel over kc; store: overwrite c instead of adding */
-typedef void (*nb_ukernel)(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int store);
-
 /* ---- micro-kernels ------------------------------------------------------ */
 
 #if defined(__GNUC__)
@@ -173,6 +170,7 @@ typedef struct {
     int mr, nr;
     nb_ukernel fn;
     nb_ukernel half;   /* for tiles at most nr / 2 wide, reading the panel's left half; or NULL */
+    int level;
 } nb_arch;
 
 /* The kernel of a given level (2: AVX-512, 1: AVX2+FMA, 0: portable; -1:
@@ -183,12 +181,18 @@ static nb_arch pick_arch(int level)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
-    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32, kernel_8x16};
+    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32, kernel_8x16, 2};
     if ((level < 0 || level == 1) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (nb_arch){6, 16, kernel_6x16_avx2, NULL};
+        return (nb_arch){6, 16, kernel_6x16_avx2, NULL, 1};
 #endif
     (void)level;
-    return (nb_arch){6, 16, kernel_6x16, NULL};
+    return (nb_arch){6, 16, kernel_6x16, NULL, 0};
+}
+
+nb_ukernel_info nb_sgemm_ukernel(int level)
+{
+    nb_arch a = pick_arch(level);
+    return (nb_ukernel_info){a.mr, a.nr, a.level, a.fn};
 }
 
 int nb_sgemm_kernel_available(int level)

@@ -22,6 +22,7 @@
 #include "ops.h"
 
 #include "../kernels/im2col.h"
+#include "../kernels/winograd.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -124,15 +125,18 @@ enum { CONV_CHUNK = 4, CONV_MAX_SLOTS = 32 };
 #define CONV_SCRATCH_BUDGET ((size_t)64 << 20)
 
 /* Scratch: the weights packed once for every sample's product (forward:
- * W_g, backward: W_g^T, per group), then `slots` cols matrices, then
+ * W_g, backward: W_g^T, per group; or transformed, for Winograd), then
+ * `slots` task scratches (a cols matrix, or the Winograd buffers), then
  * `chunks` partial weight gradients, then the chunks' sums of dY for the
  * bias. */
 typedef struct {
     int64_t chunk, chunks;
     int slots;
-    size_t wpack, cols, dw;   /* floats: packed weights, one cols matrix, one partial dW */
+    size_t wpack, cols, dw;   /* floats: packed weights, one task's scratch, one partial dW */
     size_t wpack_group;       /* floats of one group's packed weights */
     size_t bsum;              /* floats: dY's sums per chunk and output, [chunks, O] doubles */
+    int wino;                 /* 3x3 by Winograd's F(2x2, 3x3) (kernels/winograd.c) */
+    nb_wino w;
 } conv_layout;
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
@@ -142,26 +146,51 @@ static size_t conv_layout_floats(const conv_layout *l)
     return l->wpack + (size_t)l->slots * l->cols + (size_t)l->chunks * l->dw + l->bsum;
 }
 
-/* O outputs in G groups */
+/* The sizes for l->chunk samples per chunk. */
+static void conv_layout_sizes(conv_layout *l, const nb_conv_geom *g, int64_t N, int O, int G)
+{
+    l->chunks = N < 1 ? 1 : (N + l->chunk - 1) / l->chunk;
+    l->bsum = round16((size_t)l->chunks * O * 2);   /* doubles */
+    if (l->wino) {
+        nb_wino_init(&l->w, g, O, (int)(N < 1 ? 1 : N < l->chunk ? N : l->chunk), -1);
+        l->wpack_group = l->wpack = round16(nb_wino_weights_floats(&l->w));
+        l->cols = round16(nb_wino_scratch_floats(&l->w));
+        l->dw = nb_wino_du_floats(&l->w);
+        return;
+    }
+    const int K = g->C * g->kh * g->kw, Og = O / G;
+    const size_t fwd = nb_sgemm_packed_size(Og, K), bwd = nb_sgemm_packed_size(K, Og);
+    l->wpack_group = round16(fwd > bwd ? fwd : bwd);
+    l->wpack = (size_t)G * l->wpack_group;
+    l->cols = conv_is_pointwise(g) ? 0 : round16((size_t)K * ((size_t)g->OH * g->OW));
+    l->dw = round16((size_t)O * K);
+}
+
+/* Chunks of 4 samples, fewer tasks or larger chunks while the scratch
+ * exceeds its budget; 0 when even one chunk of the whole batch does. */
+static int conv_layout_search(conv_layout *l, const nb_conv_geom *g, int64_t N, int O, int G)
+{
+    const size_t budget = CONV_SCRATCH_BUDGET / sizeof(float);
+    for (l->chunk = CONV_CHUNK;; l->chunk *= 2) {
+        conv_layout_sizes(l, g, N, O, G);
+        l->slots = l->chunks < CONV_MAX_SLOTS ? (int)l->chunks : CONV_MAX_SLOTS;
+        while (l->slots > 1 && conv_layout_floats(l) > budget) l->slots--;
+        if (conv_layout_floats(l) <= budget) return 1;
+        if (l->chunk >= N) return 0;
+    }
+}
+
+/* O outputs in G groups: Winograd where it applies and fits the budget,
+ * else im2col (over budget only when a single chunk of the batch is) */
 static conv_layout conv_layout_of(const nb_conv_geom *g, int64_t N, int O, int G)
 {
     conv_layout l;
-    const int K = g->C * g->kh * g->kw, Og = O / G;
-    const size_t fwd = nb_sgemm_packed_size(Og, K), bwd = nb_sgemm_packed_size(K, Og);
-    l.wpack_group = round16(fwd > bwd ? fwd : bwd);
-    l.wpack = (size_t)G * l.wpack_group;
-    l.cols = conv_is_pointwise(g) ? 0 : round16((size_t)K * ((size_t)g->OH * g->OW));
-    l.dw = round16((size_t)O * K);
-    l.chunk = CONV_CHUNK;
-    const size_t budget = CONV_SCRATCH_BUDGET / sizeof(float);
-    for (;;) {
-        l.chunks = N < 1 ? 1 : (N + l.chunk - 1) / l.chunk;
-        l.bsum = round16((size_t)l.chunks * O * 2);   /* doubles */
-        l.slots = l.chunks < CONV_MAX_SLOTS ? (int)l.chunks : CONV_MAX_SLOTS;
-        while (l.slots > 1 && conv_layout_floats(&l) > budget) l.slots--;
-        if (l.chunk >= N || conv_layout_floats(&l) <= budget) return l;
-        l.chunk *= 2;
-    }
+    memset(&l, 0, sizeof l);
+    l.wino = nb_wino_applies(g, O, G);
+    if (l.wino && conv_layout_search(&l, g, N, O, G)) return l;
+    l.wino = 0;
+    conv_layout_search(&l, g, N, O, G);
+    return l;
 }
 
 static size_t conv_scratch_bytes(const nb_node *n, const nb_shape *const *in, const nb_shape *out)
@@ -316,12 +345,59 @@ static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
     }
 }
 
+/* The same by Winograd: the chunk's samples in one call */
+static void conv_forward_chunk_wino(const conv_job *j, int64_t c, float *scratch)
+{
+    const nb_exec *e = j->e;
+    const int64_t n0 = chunk_lo(j, c), n1 = chunk_hi(j, c);
+    float *y = e->out->x + (size_t)n0 * j->O * j->P;
+    nb_wino_forward(&j->l.w, j->serial ? NULL : e->pool, group_wpack(j, 0), e->in[0]->x + (size_t)n0 * j->xg,
+                    (int)(n1 - n0), e->n_in == 3 ? e->in[2]->x : NULL, y, scratch);
+    nb_act_apply(NULL, e->act, y, (size_t)(n1 - n0) * j->O * j->P);
+}
+
 static nb_status conv_forward(const nb_exec *e)
 {
     conv_job j = conv_job_of(e);
+    if (j.l.wino) {
+        nb_wino_pack(&j.l.w, e->in[1]->x, (float *)e->scratch);
+        conv_run(&j, conv_forward_chunk_wino);
+        return NB_OK;
+    }
     conv_pack_weights(&j, 0);
     conv_run(&j, conv_forward_chunk);
     return NB_OK;
+}
+
+/* Sample n of chunk c: the fused activation's mask on its dY, then, per
+ * output row while in cache, the row's sum for the bias gradient. */
+static void conv_prepare_dy(const conv_job *j, int64_t c, int64_t n)
+{
+    const nb_exec *e = j->e;
+    const int P = j->P;
+    float *dyn = e->out->g + (size_t)n * j->O * P;
+    for (int o = 0; o < j->O; o++) {
+        float *row = dyn + (size_t)o * P;
+        nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P + (size_t)o * P, row, (size_t)P);
+        if (e->n_in == 3 && e->in[2]->g) {
+            double *bs = chunk_bsum(j, c) + o;
+            *bs = (n == chunk_lo(j, c) ? 0.0 : *bs) + row_sum(row, P);
+        }
+    }
+}
+
+/* Backward by Winograd: the chunk's transformed weight gradient, and its
+ * samples' input gradients */
+static void conv_backward_chunk_wino(const conv_job *j, int64_t c, float *scratch)
+{
+    const nb_exec *e = j->e;
+    const nb_tensor *X = e->in[0], *Wt = e->in[1];
+    const int64_t n0 = chunk_lo(j, c), n1 = chunk_hi(j, c);
+    for (int64_t n = n0; n < n1; n++) conv_prepare_dy(j, c, n);
+    /* a gradient nothing has written yet (e->fresh) is overwritten */
+    nb_wino_backward(&j->l.w, j->serial ? NULL : e->pool, group_wpack(j, 0), X->x + (size_t)n0 * j->xg,
+                     e->out->g + (size_t)n0 * j->O * j->P, (int)(n1 - n0), X->g ? X->g + (size_t)n0 * j->xg : NULL,
+                     !(e->fresh & 1), Wt->g ? chunk_dw(j, c) : NULL, scratch);
 }
 
 /* For the chunk's samples: the fused activation's mask on dY, then
@@ -335,17 +411,8 @@ static void conv_backward_chunk(const conv_job *j, int64_t c, float *cols)
     const int K = j->K, P = j->P, Og = j->Og;
     const int64_t n0 = chunk_lo(j, c), n1 = chunk_hi(j, c);
     for (int64_t n = n0; n < n1; n++) {
-        /* per output row, in cache: the fused activation's mask, then the
-         * row's sum for the bias gradient */
-        float *dyn = e->out->g + (size_t)n * j->O * P;
-        for (int o = 0; o < j->O; o++) {
-            float *row = dyn + (size_t)o * P;
-            nb_act_grad(NULL, e->act, e->out->x + (size_t)n * j->O * P + (size_t)o * P, row, (size_t)P);
-            if (e->n_in == 3 && e->in[2]->g) {
-                double *bs = chunk_bsum(j, c) + o;
-                *bs = (n == n0 ? 0.0 : *bs) + row_sum(row, P);
-            }
-        }
+        conv_prepare_dy(j, c, n);
+        const float *dyn = e->out->g + (size_t)n * j->O * P;
         /* a gradient nothing has written yet (e->fresh): cleared here, in cache */
         if (X->g && (e->fresh & 1) && j->l.cols) memset(X->g + (size_t)n * j->G * j->xg, 0, (size_t)j->G * j->xg * sizeof(float));
         for (int gi = 0; gi < j->G; gi++) {
@@ -410,10 +477,39 @@ static void conv_sum_dbias(void *ctx, size_t lo, size_t hi)
     }
 }
 
+/* The chunks' transformed weight gradients summed in chunk order into the
+ * first one's, elements [lo, hi) */
+static void conv_sum_du_wino(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    float *sum = chunk_dw(j, 0);
+    for (int64_t c = 1; c < j->l.chunks; c++) {
+        const float *part = chunk_dw(j, c);
+        for (size_t i = lo; i < hi; i++) sum[i] += part[i];
+    }
+}
+
+/* dW from that sum, for the (o, c) pairs [lo, hi) */
+static void conv_dw_wino(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    nb_wino_weight_grad(&j->l.w, chunk_dw(j, 0), lo, hi, j->e->in[1]->g, (j->e->fresh & 2) != 0);
+}
+
 static void conv_backward(const nb_exec *e)
 {
     conv_job j = conv_job_of(e);
     const nb_tensor *Wt = e->in[1];
+    if (j.l.wino) {
+        if (e->in[0]->g) nb_wino_pack(&j.l.w, Wt->x, (float *)e->scratch);
+        conv_run(&j, conv_backward_chunk_wino);
+        if (Wt->g) {
+            nb_pool_for(e->pool, j.l.dw, 4096, conv_sum_du_wino, &j);
+            nb_pool_for(e->pool, (size_t)j.O * j.g.C, 64, conv_dw_wino, &j);
+        }
+        if (e->n_in == 3 && e->in[2]->g) nb_pool_for(e->pool, (size_t)j.O, 1, conv_sum_dbias, &j);
+        return;
+    }
     if (e->in[0]->g) conv_pack_weights(&j, 1);
     conv_run(&j, conv_backward_chunk);
     if (Wt->g) nb_pool_for(e->pool, Wt->n, 4096, conv_sum_dw, &j);
