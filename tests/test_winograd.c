@@ -142,7 +142,8 @@ NB_TEST(test_winograd_against_direct)
         {2, 17, 9, 11, 20, 1, 1},    /* odd sizes: the last tile row and column stick out */
         {1, 19, 7, 6, 16, 0, 0},     /* unpadded (the input's gradient pads by 2) */
         {2, 16, 5, 8, 40, 2, 0},     /* wider padding one way (the input's gradient crops) */
-        {1, 24, 40, 3, 18, 1, 1},    /* a run of tiles longer than 16 */
+        {1, 24, 3, 40, 18, 1, 1},    /* rows of 20 tiles: 16-float vectors, a run longer than 16 */
+        {2, 16, 5, 19, 16, 1, 1},    /* rows of 10 tiles: 16-float vectors, one per run */
         {5, 16, 3, 3, 16, 1, 1},     /* many small images: runs of two tiles */
     };
     int levels = 0;

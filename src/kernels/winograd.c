@@ -105,7 +105,7 @@ enum { PAD_SLACK = 96 };
 typedef struct {
     size_t tiles, p, xpad;    /* panel's descriptors; [16][nr + 16] lanes (or dM's [16][Od]);
                                * the chunk's padded input */
-    size_t v, m;              /* a panel's V [16][C][nr] and M [16][Om][nr] */
+    size_t v, m;              /* a panel's V [16][C nr + 16] and M [16][Om][nr] */
     size_t xt, dyt, zero;     /* channel-minor x [n][H W][Cn], dy [n][OH OW][Od]; zeros */
     size_t dm, vt;            /* dU's operands for DU_BLOCK tiles: dM [16][Om/mr][tiles][mr],
                                * V [16][Cn/nr][tiles][nr] */
@@ -123,7 +123,7 @@ static wlayout layout_of(const nb_wino *w)
     l.p = l.tiles + r16(nr * sizeof(wtile) / sizeof(float));
     l.xpad = l.p + 16 * (nr + 16 > Od ? nr + 16 : Od);
     l.v = l.xpad + r16((pf > pb ? pf : pb) + PAD_SLACK);
-    l.m = l.v + r16(16 * (size_t)imax(f->C, b->C) * nr);
+    l.m = l.v + r16(16 * ((size_t)imax(f->C, b->C) * nr + 16));
     l.xt = l.m + r16(16 * (size_t)imax(f->Om, b->Om) * nr);
     l.dyt = l.xt + r16(n * f->H * f->W * (size_t)w->Cn);
     l.zero = l.dyt + r16(n * f->OH * f->OW * Od);
@@ -235,80 +235,96 @@ WINO_INLINE int run_end(const wtile *tl, int t0, int nt)
 
 /* ---- a convolution, nr tiles at a time ---- */
 
-/* x [n][C][H][W] -> xp: every channel zero-padded (padded_plane), then
- * PAD_SLACK zeros */
-static void pad_input(const nb_wino_geom *g, const float *x, int n, float *xp)
+/* x [n][C][H][W] -> xp: every channel zero-padded (padded_plane), each
+ * padded row stored as its even columns then its odd ones (Wh = TW + 1 of
+ * each), then PAD_SLACK zeros. Patch element (i, j) of the tiles tx, tx + 1,
+ * ... of a tile row then lies in consecutive floats: row 2 ty + i, at
+ * (j & 1) Wh + (j >> 1) + tx. */
+WINO_INLINE void pad_input(const nb_wino_geom *g, const float *x, int n, float *xp)
 {
-    const int Hp = 2 * g->TH + 2, Wp = 2 * g->TW + 2;
-    /* padded column j holds input column j - pw: inside for j in [lo, hi) */
-    int lo = g->pw < 0 ? 0 : g->pw > Wp ? Wp : g->pw;
-    int hi = g->W + g->pw > Wp ? Wp : g->W + g->pw;
-    if (hi < lo) hi = lo;
+    const int Hp = 2 * g->TH + 2, Wh = g->TW + 1, Wp = 2 * Wh;
+    /* half h of a padded row: k in [lo[h], hi[h]) reads input column 2 k + h - pw */
+    int lo[2], hi[2];
+    for (int h = 0; h < 2; h++) {
+        const int off = h - g->pw;
+        lo[h] = off >= 0 ? 0 : (1 - off) / 2;
+        hi[h] = g->W - off <= 0 ? 0 : (g->W - 1 - off) / 2 + 1;
+        if (hi[h] > Wh) hi[h] = Wh;
+        if (lo[h] > hi[h]) lo[h] = hi[h];
+    }
     for (size_t plane = 0; plane < (size_t)n * g->C; plane++) {
         const float *src = x + plane * g->H * g->W;
         float *dst = xp + plane * Hp * Wp;
         for (int r = 0; r < Hp; r++, dst += Wp) {
             const int ir = r - g->ph;
             if (ir < 0 || ir >= g->H) {
-                for (int j = 0; j < Wp; j++) dst[j] = 0.0f;
+                for (int k = 0; k < Wp; k++) dst[k] = 0.0f;
                 continue;
             }
-            const float *row = src + (size_t)ir * g->W - g->pw;
-            for (int j = 0; j < lo; j++) dst[j] = 0.0f;
-            for (int j = lo; j < hi; j++) dst[j] = row[j];
-            for (int j = hi; j < Wp; j++) dst[j] = 0.0f;
+            for (int h = 0; h < 2; h++) {
+                const float *row = src + (size_t)ir * g->W + h - g->pw;
+                float *d = dst + h * Wh;
+                for (int k = 0; k < lo[h]; k++) d[k] = 0.0f;
+                for (int k = lo[h]; k < hi[h]; k++) d[k] = row[2 * k];
+                for (int k = hi[h]; k < Wh; k++) d[k] = 0.0f;
+            }
         }
     }
     for (int k = 0; k < PAD_SLACK; k++) xp[(size_t)n * g->C * Hp * Wp + k] = 0.0f;
 }
 
-/* Lanes 0, 2, ..., 30 of a and b end to end. */
-#if defined(__clang__)
-#define WV_EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
-#else
-typedef int wvi __attribute__((vector_size(64)));
-#define WV_EVENS(a, b) __builtin_shuffle(a, b, (wvi){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
-#endif
+/* V = B^T d B for the tiles of one run, VL lanes from lane k: rowp[i] is
+ * padded row i of the patches at the run's first tile (even columns; the
+ * odd ones Wh further), out[xi * xs] lane 0 the run's first tile. Lanes
+ * past the run are garbage, written into what the next run, the next
+ * channel or the slack after each xi block overwrites or ignores. */
+#define DEFINE_IN_RUN(NAME, VT, VTU)                                                              \
+    WINO_INLINE void NAME(const float *const rowp[4], int Wh, int k, float *restrict out, size_t xs) \
+    {                                                                                             \
+        VT d[16], e[16];                                                                          \
+        for (int i = 0; i < 4; i++) {                                                             \
+            d[4 * i + 0] = *(const VTU *)(rowp[i] + k);                                           \
+            d[4 * i + 1] = *(const VTU *)(rowp[i] + Wh + k);                                      \
+            d[4 * i + 2] = *(const VTU *)(rowp[i] + k + 1);                                       \
+            d[4 * i + 3] = *(const VTU *)(rowp[i] + Wh + k + 1);                                  \
+        }                                                                                         \
+        for (int j = 0; j < 4; j++) { /* B^T d */                                                 \
+            e[0 + j] = d[0 + j] - d[8 + j];                                                       \
+            e[4 + j] = d[4 + j] + d[8 + j];                                                       \
+            e[8 + j] = d[8 + j] - d[4 + j];                                                       \
+            e[12 + j] = d[4 + j] - d[12 + j];                                                     \
+        }                                                                                         \
+        for (int i = 0; i < 4; i++) { /* (B^T d) B */                                             \
+            const VT *r = e + 4 * i;                                                              \
+            *(VTU *)(out + (size_t)(4 * i + 0) * xs + k) = r[0] - r[2];                           \
+            *(VTU *)(out + (size_t)(4 * i + 1) * xs + k) = r[1] + r[2];                           \
+            *(VTU *)(out + (size_t)(4 * i + 2) * xs + k) = r[2] - r[1];                           \
+            *(VTU *)(out + (size_t)(4 * i + 3) * xs + k) = r[1] - r[3];                           \
+        }                                                                                         \
+    }
+typedef float wv8 __attribute__((vector_size(32)));
+typedef float wv8_u __attribute__((vector_size(32), aligned(4), may_alias));
+DEFINE_IN_RUN(in_run16, wv, wv_u)
+DEFINE_IN_RUN(in_run8, wv8, wv8_u)
 
-/* V = B^T d B for input channel c under the panel's tiles: out[xi * xs + t].
- * The patches are gathered from the padded input xp into p [16][PS] (lane t:
- * tile t; lanes past nt zero) a run of tiles in one row at a time: patch
- * element (i, j) of consecutive tiles lies every other column, two vector
- * loads and one shuffle per 16 tiles. Then the arithmetic runs along t. */
+/* V = B^T d B for input channel c under the panel's tiles: out[xi * xs + t]
+ * (lanes past nt zero), a run of tiles in one tile row at a time, along the
+ * tiles in vectors of 8 floats when rows have at most 8 tiles, else 16. */
 WINO_INLINE void in_transform(const nb_wino_geom *g, int nr, const wtile *tl, int nt, const float *xp, int c,
-                              float *restrict p, float *restrict out, size_t xs)
+                              float *restrict out, size_t xs)
 {
-    const int Hp = 2 * g->TH + 2, Wp = 2 * g->TW + 2, PS = nr + 16;
+    const int Hp = 2 * g->TH + 2, Wh = g->TW + 1, Wp = 2 * Wh;
     for (int t0 = 0, t1; t0 < nt; t0 = t1) {
         t1 = run_end(tl, t0, nt);
         const int cnt = t1 - t0;
-        const float *base = xp + (((size_t)tl[t0].s * g->C + c) * Hp + tl[t0].y) * Wp + tl[t0].x;
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) {
-                const float *row = base + (size_t)i * Wp + j;
-                float *dst = p + (4 * i + j) * PS + t0;
-                for (int k = 0; k < cnt; k += 16) wv_store(dst + k, WV_EVENS(wv_load(row + 2 * k), wv_load(row + 2 * k + 16)));
-            }
+        const float *base = xp + (((size_t)tl[t0].s * g->C + c) * Hp + tl[t0].y) * Wp + tl[t0].x / 2;
+        const float *rowp[4] = {base, base + Wp, base + 2 * Wp, base + 3 * Wp};
+        if (g->TW <= 8) in_run8(rowp, Wh, 0, out + t0, xs);
+        else
+            for (int k = 0; k < cnt; k += 16) in_run16(rowp, Wh, k, out + t0, xs);
     }
     for (int e = 0; e < 16; e++)
-        for (int t = nt; t < nr; t++) p[e * PS + t] = 0.0f;
-    for (int t = 0; t < nr; t += 16) { /* nr is a multiple of 16 */
-        wv d[16], e[16];
-        for (int k = 0; k < 16; k++) d[k] = wv_load(p + k * PS + t);
-        for (int j = 0; j < 4; j++) { /* B^T d */
-            e[0 + j] = d[0 + j] - d[8 + j];
-            e[4 + j] = d[4 + j] + d[8 + j];
-            e[8 + j] = d[8 + j] - d[4 + j];
-            e[12 + j] = d[4 + j] - d[12 + j];
-        }
-        for (int i = 0; i < 4; i++) { /* (B^T d) B */
-            const wv *r = e + 4 * i;
-            wv_store(out + (size_t)(4 * i + 0) * xs + t, r[0] - r[2]);
-            wv_store(out + (size_t)(4 * i + 1) * xs + t, r[1] + r[2]);
-            wv_store(out + (size_t)(4 * i + 2) * xs + t, r[2] - r[1]);
-            wv_store(out + (size_t)(4 * i + 3) * xs + t, r[1] - r[3]);
-        }
-    }
+        for (int t = nt; t < nr; t++) out[(size_t)e * xs + t] = 0.0f;
 }
 
 /* Y = A^T M A (+ b) for output channel o, from m[xi * xs + t], into y (or
@@ -371,7 +387,7 @@ static void product_task(void *ctx, int xi)
     const int mr = w->mr, nr = w->nr;
     if (j->kind == 0) { /* [Om, nr] = U_xi [Om, C] @ V_xi [C, nr] */
         const int C = j->g->C, Om = j->g->Om;
-        const float *a = j->a + (size_t)xi * Om * C, *b = j->b + (size_t)xi * C * nr;
+        const float *a = j->a + (size_t)xi * Om * C, *b = j->b + (size_t)xi * ((size_t)C * nr + 16);
         float *c = j->c + (size_t)xi * Om * nr;
         for (int i = 0; i < Om; i += mr) w->fn(C, a + (size_t)i * C, b, c + (size_t)i * nr, nr, mr, nr, 1);
     } else { /* [Om, Cn] = dM_xi [Om, NT] @ V_xi [NT, Cn] */
@@ -397,7 +413,8 @@ WINO_INLINE void conv_pass(const nb_wino *w, const nb_wino_geom *g, nb_pool *poo
     for (int q0 = 0; q0 < NT; q0 += nr) {
         const int nt = NT - q0 < nr ? NT - q0 : nr;
         panel_tiles(g, q0, nt, tl);
-        for (int c = 0; c < C; c++) in_transform(g, nr, tl, nt, xp, c, p, v + (size_t)c * nr, (size_t)C * nr);
+        /* V [16][C][nr], each xi block followed by 16 floats of slack */
+        for (int c = 0; c < C; c++) in_transform(g, nr, tl, nt, xp, c, v + (size_t)c * nr, (size_t)C * nr + 16);
         wprod j = {w, g, 0, u, v, m, 0, 1};
         nb_pool_run(pool, 16, product_task, &j);
         for (int o = 0; o < g->O; o++)
@@ -407,16 +424,57 @@ WINO_INLINE void conv_pass(const nb_wino *w, const nb_wino_geom *g, nb_pool *poo
 
 /* ---- the weights' gradient ---- */
 
-/* src [n][C][P] -> dst [n][P][ld], channels C .. ld - 1 zero */
-static void channel_minor(const float *src, int n, int C, int P, int ld, float *dst)
+/* Interleaves a and b lane by lane: their first halves (lo) or second. */
+#if defined(__clang__)
+#define WV_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define WV_ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+typedef int wvi __attribute__((vector_size(64)));
+#define WV_ZIP_LO(a, b) __builtin_shuffle(a, b, (wvi){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define WV_ZIP_HI(a, b) __builtin_shuffle(a, b, (wvi){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+#endif
+
+/* a vector's first and second 8 floats */
+#define WV_LO8(v) ((wv8){(v)[0], (v)[1], (v)[2], (v)[3], (v)[4], (v)[5], (v)[6], (v)[7]})
+#define WV_HI8(v) ((wv8){(v)[8], (v)[9], (v)[10], (v)[11], (v)[12], (v)[13], (v)[14], (v)[15]})
+
+/* r[16] of 16 floats, transposed in registers: zipping rows d apart, for
+ * d = 8, 4, 2, 1, leaves column i in row i. */
+WINO_INLINE void transpose16(wv r[16])
 {
-    for (int s = 0; s < n; s++)
-        for (int q = 0; q < P; q++) {
-            const float *a = src + (size_t)s * C * P + q;
-            float *d = dst + ((size_t)s * P + q) * ld;
-            for (int c = 0; c < C; c++) d[c] = a[(size_t)c * P];
-            for (int c = C; c < ld; c++) d[c] = 0.0f;
+    for (int d = 8; d >= 1; d /= 2)
+        for (int i = 0; i < 16; i++) {
+            if (i & d) continue;
+            const wv lo = WV_ZIP_LO(r[i], r[i + d]), hi = WV_ZIP_HI(r[i], r[i + d]);
+            r[i] = lo;
+            r[i + d] = hi;
         }
+}
+
+/* src [n][C][P] -> dst [n][P][ld], channels C .. ld - 1 zero: 16 x 16
+ * blocks transposed in registers, the edges one by one */
+WINO_INLINE void channel_minor(const float *src, int n, int C, int P, int ld, float *dst)
+{
+    for (int s = 0; s < n; s++) {
+        const float *a = src + (size_t)s * C * P;
+        float *d = dst + (size_t)s * P * ld;
+        int c0 = 0;
+        for (; c0 + 16 <= C; c0 += 16) {
+            int q0 = 0;
+            for (; q0 + 16 <= P; q0 += 16) {
+                wv r[16];
+                for (int i = 0; i < 16; i++) r[i] = wv_load(a + (size_t)(c0 + i) * P + q0);
+                transpose16(r);
+                for (int i = 0; i < 16; i++) wv_store(d + (size_t)(q0 + i) * ld + c0, r[i]);
+            }
+            for (; q0 < P; q0++)
+                for (int i = 0; i < 16; i++) d[(size_t)q0 * ld + c0 + i] = a[(size_t)(c0 + i) * P + q0];
+        }
+        for (int q = 0; q < P; q++) {
+            for (int c = c0; c < C; c++) d[(size_t)q * ld + c] = a[(size_t)c * P + q];
+            for (int c = C; c < ld; c++) d[(size_t)q * ld + c] = 0.0f;
+        }
+    }
 }
 
 /* dM (as A panels, [16][Om/mr][NT][mr]) and V (as B panels,
@@ -439,21 +497,30 @@ WINO_INLINE void du_operands(const nb_wino *w, int q0, int NT, int Od, const flo
         for (int o = 0; o < Od; o += 16) {
             const wv a = wv_load(d00 + o), b = wv_load(d01 + o), c = wv_load(d10 + o), d = wv_load(d11 + o);
             const wv rr[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}}; /* A dY */
+            wv dmv[16];
             for (int i = 0; i < 4; i++) { /* (A dY) A^T */
-                wv_store(tmp + (4 * i + 0) * Od + o, rr[i][0]);
-                wv_store(tmp + (4 * i + 1) * Od + o, rr[i][0] + rr[i][1]);
-                wv_store(tmp + (4 * i + 2) * Od + o, rr[i][0] - rr[i][1]);
-                wv_store(tmp + (4 * i + 3) * Od + o, -rr[i][1]);
+                dmv[4 * i + 0] = rr[i][0];
+                dmv[4 * i + 1] = rr[i][0] + rr[i][1];
+                dmv[4 * i + 2] = rr[i][0] - rr[i][1];
+                dmv[4 * i + 3] = -rr[i][1];
+            }
+            if (mr == 8) { /* two panels' rows straight from the vector's halves */
+                for (int xi = 0; xi < 16; xi++) {
+                    float *dst = dm + xi * dm_xs + (size_t)q * 8;
+                    if (o < Om) *(wv8_u *)(dst + (size_t)o * NT) = WV_LO8(dmv[xi]);
+                    if (o + 8 < Om) *(wv8_u *)(dst + (size_t)(o + 8) * NT) = WV_HI8(dmv[xi]);
+                }
+            } else {
+                for (int xi = 0; xi < 16; xi++) wv_store(tmp + xi * Od + o, dmv[xi]);
             }
         }
-        for (int xi = 0; xi < 16; xi++)
-            for (int o0 = 0; o0 < Om; o0 += mr) {
-                float *dst = dm + xi * dm_xs + (size_t)o0 * NT + (size_t)q * mr;
-                const float *src = tmp + xi * Od + o0;
-                if (mr == 8) memcpy(dst, src, 8 * sizeof(float)); /* one move */
-                else
+        if (mr != 8)
+            for (int xi = 0; xi < 16; xi++)
+                for (int o0 = 0; o0 < Om; o0 += mr) {
+                    float *dst = dm + xi * dm_xs + (size_t)o0 * NT + (size_t)q * mr;
+                    const float *src = tmp + xi * Od + o0;
                     for (int k = 0; k < mr; k++) dst[k] = src[k];
-            }
+                }
         /* V = B^T d B from the 4x4 patch of x */
         const float *dp[16];
         for (int i = 0; i < 4; i++)
