@@ -31,6 +31,7 @@
  * call them; only direct calls without a pool pack on the stack.
  */
 #include "../core/internal.h"
+#include "simd.h"
 
 #include <string.h>
 
@@ -218,9 +219,49 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
     }
 }
 
-/* op(B)[k0:k0+kc, j0:j0+w] into one nr-wide panel, zero-padded. */
-static void pack_b_panel(int trans_b, const float *B, int ldb, int k0, int kc, int j0, int w, int nr, float *dst)
+#if defined(NB_SIMD) && (defined(__x86_64__) || defined(__i386__))
+/* B^T[k0:k0+kc, j0:j0+w] into one nr-wide panel (nr a multiple of 16, w <=
+ * nr), for AVX-512: B's rows j are contiguous along k, so 16 x 16 blocks
+ * are loaded as rows, transposed in registers and stored as the panel's
+ * rows; what is left of k and j goes one by one. */
+__attribute__((target("avx512f"))) static void pack_bt_avx512(const float *B, int ldb, int k0, int kc, int j0, int w,
+                                                              int nr, float *dst)
 {
+    int jb = 0;
+    for (; jb + 16 <= w; jb += 16) {
+        const float *src = B + (size_t)(j0 + jb) * ldb + k0;
+        int k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            wv r[16];
+            for (int i = 0; i < 16; i++) r[i] = wv_load(src + (size_t)i * ldb + k);
+            wv_transpose16(r);
+            for (int i = 0; i < 16; i++) wv_store(dst + (size_t)(k + i) * nr + jb, r[i]);
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 16; i++) dst[(size_t)k * nr + jb + i] = src[(size_t)i * ldb + k];
+    }
+    for (int k = 0; k < kc; k++) {
+        float *d = dst + (size_t)k * nr;
+        for (int j = jb; j < w; j++) d[j] = B[(size_t)(j0 + j) * ldb + k0 + k];
+        for (int j = w; j < nr; j++) d[j] = 0.0f;
+    }
+}
+#define NB_HAVE_PACK_BT 1
+#endif
+
+/* op(B)[k0:k0+kc, j0:j0+w] into one nr-wide panel, zero-padded; level: the
+ * kernel's (a transposed B goes through registers with AVX-512). */
+static void pack_b_panel(int level, int trans_b, const float *B, int ldb, int k0, int kc, int j0, int w, int nr,
+                         float *dst)
+{
+#ifdef NB_HAVE_PACK_BT
+    if (trans_b && level == 2 && nr % 16 == 0) {
+        pack_bt_avx512(B, ldb, k0, kc, j0, w, nr, dst);
+        return;
+    }
+#else
+    (void)level;
+#endif
     for (int k = 0; k < kc; k++, dst += nr) {
         if (!trans_b) {
             const float *src = B + (size_t)(k0 + k) * ldb + j0;
@@ -288,7 +329,7 @@ static void pack_task(void *ctx, int t)
     nb_gemm_job *g = ctx;
     if (t < g->n_panels) {
         int jp = t * g->arch.nr, w = g->nc - jp < g->arch.nr ? g->nc - jp : g->arch.nr;
-        pack_b_panel(g->trans_b, g->B, g->ldb, g->k0, g->kc, g->j0 + jp, w, g->arch.nr,
+        pack_b_panel(g->arch.level, g->trans_b, g->B, g->ldb, g->k0, g->kc, g->j0 + jp, w, g->arch.nr,
                      g->bp + (size_t)jp * g->kc);
         return;
     }

@@ -41,6 +41,7 @@
  * threads.
  */
 #include "winograd.h"
+#include "simd.h"
 
 #include <string.h>
 
@@ -203,18 +204,8 @@ void nb_wino_weight_grad(const nb_wino *w, const float *du, size_t lo, size_t hi
     }
 }
 
-#define WINO_INLINE static inline __attribute__((always_inline))
-
-/* 16 floats, the unit the transforms compute in: one AVX-512 register, or
- * what the target makes of it. Loads and stores go through an unaligned,
- * aliasing variant of the type: memcpy pairs would be merged into calls. */
-typedef float wv __attribute__((vector_size(64)));
-typedef float wv_u __attribute__((vector_size(64), aligned(4), may_alias));
-#define wv_load(p) (*(const wv_u *)(p))
-#define wv_store(p, v) (*(wv_u *)(p) = (v))
-
 /* The tiles q0 .. q0 + nt - 1 of a chunk, tile q = (sample, row, column). */
-WINO_INLINE void panel_tiles(const nb_wino_geom *g, int q0, int nt, wtile *tl)
+NB_INLINE void panel_tiles(const nb_wino_geom *g, int q0, int nt, wtile *tl)
 {
     for (int t = 0; t < nt; t++) {
         int q = q0 + t, r = q % g->T;
@@ -226,7 +217,7 @@ WINO_INLINE void panel_tiles(const nb_wino_geom *g, int q0, int nt, wtile *tl)
 
 /* The end of the run of tiles from t0 in the same sample and tile row
  * (consecutive columns). */
-WINO_INLINE int run_end(const wtile *tl, int t0, int nt)
+NB_INLINE int run_end(const wtile *tl, int t0, int nt)
 {
     int t1 = t0 + 1;
     while (t1 < nt && tl[t1].s == tl[t0].s && tl[t1].y == tl[t0].y) t1++;
@@ -240,7 +231,7 @@ WINO_INLINE int run_end(const wtile *tl, int t0, int nt)
  * each), then PAD_SLACK zeros. Patch element (i, j) of the tiles tx, tx + 1,
  * ... of a tile row then lies in consecutive floats: row 2 ty + i, at
  * (j & 1) Wh + (j >> 1) + tx. */
-WINO_INLINE void pad_input(const nb_wino_geom *g, const float *x, int n, float *xp)
+NB_INLINE void pad_input(const nb_wino_geom *g, const float *x, int n, float *xp)
 {
     const int Hp = 2 * g->TH + 2, Wh = g->TW + 1, Wp = 2 * Wh;
     /* half h of a padded row: k in [lo[h], hi[h]) reads input column 2 k + h - pw */
@@ -279,7 +270,7 @@ WINO_INLINE void pad_input(const nb_wino_geom *g, const float *x, int n, float *
  * past the run are garbage, written into what the next run, the next
  * channel or the slack after each xi block overwrites or ignores. */
 #define DEFINE_IN_RUN(NAME, VT, VTU)                                                              \
-    WINO_INLINE void NAME(const float *const rowp[4], int Wh, int k, float *restrict out, size_t xs) \
+    NB_INLINE void NAME(const float *const rowp[4], int Wh, int k, float *restrict out, size_t xs) \
     {                                                                                             \
         VT d[16], e[16];                                                                          \
         for (int i = 0; i < 4; i++) {                                                             \
@@ -302,15 +293,13 @@ WINO_INLINE void pad_input(const nb_wino_geom *g, const float *x, int n, float *
             *(VTU *)(out + (size_t)(4 * i + 3) * xs + k) = r[1] - r[3];                           \
         }                                                                                         \
     }
-typedef float wv8 __attribute__((vector_size(32)));
-typedef float wv8_u __attribute__((vector_size(32), aligned(4), may_alias));
 DEFINE_IN_RUN(in_run16, wv, wv_u)
 DEFINE_IN_RUN(in_run8, wv8, wv8_u)
 
 /* V = B^T d B for input channel c under the panel's tiles: out[xi * xs + t]
  * (lanes past nt zero), a run of tiles in one tile row at a time, along the
  * tiles in vectors of 8 floats when rows have at most 8 tiles, else 16. */
-WINO_INLINE void in_transform(const nb_wino_geom *g, int nr, const wtile *tl, int nt, const float *xp, int c,
+NB_INLINE void in_transform(const nb_wino_geom *g, int nr, const wtile *tl, int nt, const float *xp, int c,
                               float *restrict out, size_t xs)
 {
     const int Hp = 2 * g->TH + 2, Wh = g->TW + 1, Wp = 2 * Wh;
@@ -330,7 +319,7 @@ WINO_INLINE void in_transform(const nb_wino_geom *g, int nr, const wtile *tl, in
 /* Y = A^T M A (+ b) for output channel o, from m[xi * xs + t], into y (or
  * added to it); the 2x2 blocks go out a run of tiles at a time, interleaved
  * row by row. */
-WINO_INLINE void out_transform(const nb_wino_geom *g, int nr, const wtile *tl, int nt, const float *m, size_t xs,
+NB_INLINE void out_transform(const nb_wino_geom *g, int nr, const wtile *tl, int nt, const float *m, size_t xs,
                                float b, int o, int add, float *restrict p, float *restrict y)
 {
     const int OH = g->OH, OW = g->OW;
@@ -402,7 +391,7 @@ static void product_task(void *ctx, int xi)
 }
 
 /* y [n, O, OH, OW] (+)= conv(x [n, C, H, W]) in geometry g, with u's A panels */
-WINO_INLINE void conv_pass(const nb_wino *w, const nb_wino_geom *g, nb_pool *pool, const float *u, const float *x, int n,
+NB_INLINE void conv_pass(const nb_wino *w, const nb_wino_geom *g, nb_pool *pool, const float *u, const float *x, int n,
                            const float *bias, float *y, int add, float *scratch)
 {
     const wlayout l = layout_of(w);
@@ -424,36 +413,9 @@ WINO_INLINE void conv_pass(const nb_wino *w, const nb_wino_geom *g, nb_pool *poo
 
 /* ---- the weights' gradient ---- */
 
-/* Interleaves a and b lane by lane: their first halves (lo) or second. */
-#if defined(__clang__)
-#define WV_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
-#define WV_ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
-#else
-typedef int wvi __attribute__((vector_size(64)));
-#define WV_ZIP_LO(a, b) __builtin_shuffle(a, b, (wvi){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
-#define WV_ZIP_HI(a, b) __builtin_shuffle(a, b, (wvi){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
-#endif
-
-/* a vector's first and second 8 floats */
-#define WV_LO8(v) ((wv8){(v)[0], (v)[1], (v)[2], (v)[3], (v)[4], (v)[5], (v)[6], (v)[7]})
-#define WV_HI8(v) ((wv8){(v)[8], (v)[9], (v)[10], (v)[11], (v)[12], (v)[13], (v)[14], (v)[15]})
-
-/* r[16] of 16 floats, transposed in registers: zipping rows d apart, for
- * d = 8, 4, 2, 1, leaves column i in row i. */
-WINO_INLINE void transpose16(wv r[16])
-{
-    for (int d = 8; d >= 1; d /= 2)
-        for (int i = 0; i < 16; i++) {
-            if (i & d) continue;
-            const wv lo = WV_ZIP_LO(r[i], r[i + d]), hi = WV_ZIP_HI(r[i], r[i + d]);
-            r[i] = lo;
-            r[i + d] = hi;
-        }
-}
-
 /* src [n][C][P] -> dst [n][P][ld], channels C .. ld - 1 zero: 16 x 16
  * blocks transposed in registers, the edges one by one */
-WINO_INLINE void channel_minor(const float *src, int n, int C, int P, int ld, float *dst)
+NB_INLINE void channel_minor(const float *src, int n, int C, int P, int ld, float *dst)
 {
     for (int s = 0; s < n; s++) {
         const float *a = src + (size_t)s * C * P;
@@ -464,7 +426,7 @@ WINO_INLINE void channel_minor(const float *src, int n, int C, int P, int ld, fl
             for (; q0 + 16 <= P; q0 += 16) {
                 wv r[16];
                 for (int i = 0; i < 16; i++) r[i] = wv_load(a + (size_t)(c0 + i) * P + q0);
-                transpose16(r);
+                wv_transpose16(r);
                 for (int i = 0; i < 16; i++) wv_store(d + (size_t)(q0 + i) * ld + c0, r[i]);
             }
             for (; q0 < P; q0++)
@@ -481,7 +443,7 @@ WINO_INLINE void channel_minor(const float *src, int n, int C, int P, int ld, fl
  * [16][Cn/nr][NT][nr]) for the chunk's tiles q0 .. q0 + NT - 1, each tile's 16 values
  * computed along the channels, 16 at a time, from the channel-minor copies
  * (dy's rows Od = O rounded up to 16 long; tmp: [16][Od]). */
-WINO_INLINE void du_operands(const nb_wino *w, int q0, int NT, int Od, const float *xt, const float *dyt,
+NB_INLINE void du_operands(const nb_wino *w, int q0, int NT, int Od, const float *xt, const float *dyt,
                              const float *zero, float *restrict tmp, float *restrict dm, float *restrict vt)
 {
     const nb_wino_geom *f = &w->f;
@@ -549,7 +511,7 @@ WINO_INLINE void du_operands(const nb_wino *w, int q0, int NT, int Od, const flo
     }
 }
 
-WINO_INLINE void backward_body(const nb_wino *w, nb_pool *pool, const float *u, const float *x, const float *dy, int n,
+NB_INLINE void backward_body(const nb_wino *w, nb_pool *pool, const float *u, const float *x, const float *dy, int n,
                                float *dx, int dx_add, float *du, float *scratch)
 {
     if (dx) conv_pass(w, &w->b, pool, u + r16((size_t)16 * w->f.Om * w->f.C), dy, n, NULL, dx, dx_add, scratch);
