@@ -142,6 +142,35 @@ __attribute__((target("avx512f"))) static void kernel_8x16(int kc, const float *
     ADD_TILE(8, 1);
 }
 
+/* The same two kernels reading A in place, row r at a + r * lda (k
+ * contiguous), for a row-major A with alpha 1: the eight broadcasts per k
+ * come from eight rows instead of one packed panel, so A needs no packing
+ * (a small product's A is packed once per use: up to 8% of an MLP step).
+ * The same operations in the same order: the same bits as packed. */
+#define KERNEL_8xN_DIRECT(VECS)                                                \
+    nb_v16 acc[8][VECS];                                                       \
+    memset(acc, 0, sizeof acc);                                                \
+    const float *ar[8];                                                        \
+    for (int r = 0; r < 8; r++) ar[r] = a + (size_t)r * lda;                   \
+    for (int k = 0; k < kc; k++, b += 32) {                                    \
+        nb_v16 bv[VECS];                                                       \
+        for (int v = 0; v < (VECS); v++) LOAD16(bv[v], b + 16 * v);            \
+        for (int r = 0; r < 8; r++)                                            \
+            for (int v = 0; v < (VECS); v++) acc[r][v] += ar[r][k] * bv[v];    \
+    }                                                                          \
+    const int mr = 8;                                                          \
+    ADD_TILE(8, VECS)
+__attribute__((target("avx512f"))) static void kernel_8x32_direct(int kc, const float *a, int lda, const float *b,
+                                                                  float *c, int ldc, int nr, int store)
+{
+    KERNEL_8xN_DIRECT(2);
+}
+__attribute__((target("avx512f"))) static void kernel_8x16_direct(int kc, const float *a, int lda, const float *b,
+                                                                  float *c, int ldc, int nr, int store)
+{
+    KERNEL_8xN_DIRECT(1);
+}
+
 /* 6 x 16 with AVX2 and FMA: each 16-float vector is two ymm registers */
 __attribute__((target("avx2,fma"))) static void kernel_6x16_avx2(int kc, const float *a, const float *b,
                                                                  float *c, int ldc, int mr, int nr, int store)
@@ -167,11 +196,15 @@ static void kernel_6x16(int kc, const float *a, const float *b, float *c, int ld
 }
 #endif
 
+/* a kernel reading A in place, all mr rows of it (see kernel_8x32_direct) */
+typedef void (*nb_dkernel)(int kc, const float *a, int lda, const float *b, float *c, int ldc, int nr, int store);
+
 typedef struct {
     int mr, nr;
     nb_ukernel fn;
     nb_ukernel half;   /* for tiles at most nr / 2 wide, reading the panel's left half; or NULL */
     int level;
+    nb_dkernel direct, direct_half;   /* or NULL */
 } nb_arch;
 
 /* The kernel of a given level (2: AVX-512, 1: AVX2+FMA, 0: portable; -1:
@@ -182,12 +215,12 @@ static nb_arch pick_arch(int level)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
-    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32, kernel_8x16, 2};
+    if ((level < 0 || level == 2) && __builtin_cpu_supports("avx512f")) return (nb_arch){8, 32, kernel_8x32, kernel_8x16, 2, kernel_8x32_direct, kernel_8x16_direct};
     if ((level < 0 || level == 1) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (nb_arch){6, 16, kernel_6x16_avx2, NULL, 1};
+        return (nb_arch){6, 16, kernel_6x16_avx2, NULL, 1, NULL, NULL};
 #endif
     (void)level;
-    return (nb_arch){6, 16, kernel_6x16, NULL, 0};
+    return (nb_arch){6, 16, kernel_6x16, NULL, 0, NULL, NULL};
 }
 
 nb_ukernel_info nb_sgemm_ukernel(int level)
@@ -320,6 +353,7 @@ typedef struct {
     float *ap;               /* packed A, all of M, shared by the tile tasks; or NULL */
     const float *pa;         /* A packed by the caller (nb_sgemm_pack), all of it; or NULL */
     int mpad;                /* M rounded up to mr: pa's row count */
+    int direct;              /* full row panels read A in place (arch.direct) */
 } nb_gemm_job;
 
 /* Task t < n_panels packs B panel t; the tasks after it (with a shared A)
@@ -337,26 +371,37 @@ static void pack_task(void *ctx, int t)
     pack_a_panel(g->trans_a, g->A, g->lda, ip, h, g->k0, g->kc, g->alpha, g->arch.mr, g->ap + (size_t)ip * g->kc);
 }
 
-/* One MC-row block of C times one chunk of B panels. */
-/* One MC-row block of C times one chunk of B panels; own: room for an A block. */
+/* One MC-row block of C times one chunk of B panels; own: room for an A
+ * block. With g->direct, full row panels read A in place and only a
+ * partial last one is packed. */
 static void tile_work(nb_gemm_job *g, int t, float *own)
 {
     const int mr = g->arch.mr, nr = g->arch.nr;
     float *ap = own;
     int mb = t / g->n_chunks, ch = t % g->n_chunks;
     int i0 = mb * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
+    const int full = g->direct ? mc / mr * mr : 0;   /* rows read in place */
     /* MC is a multiple of every mr, so row blocks start on panel boundaries */
     if (g->pa) ap = (float *)g->pa + (size_t)g->k0 * g->mpad + (size_t)i0 * g->kc;
     else if (g->ap) ap = g->ap + (size_t)i0 * g->kc;
-    else pack_a(g->trans_a, g->A, g->lda, i0, mc, g->k0, g->kc, g->alpha, mr, own);
+    else if (full < mc) pack_a(g->trans_a, g->A, g->lda, i0 + full, mc - full, g->k0, g->kc, g->alpha, mr, own);
+    /* the packed panels start at row `full` of the block */
     int p0 = ch * g->chunk_panels, p1 = p0 + g->chunk_panels < g->n_panels ? p0 + g->chunk_panels : g->n_panels;
     for (int p = p0; p < p1; p++) {
         int jp = p * nr;
         const int w = g->nc - jp < nr ? g->nc - jp : nr;
-        const nb_ukernel fn = w <= nr / 2 && g->arch.half ? g->arch.half : g->arch.fn;
-        for (int ip = 0; ip < mc; ip += mr)
-            fn(g->kc, ap + (size_t)ip * g->kc, g->bp + (size_t)jp * g->kc, g->C + (size_t)(i0 + ip) * g->ldc + g->j0 + jp,
-               g->ldc, mc - ip < mr ? mc - ip : mr, w, g->store);
+        const int half = w <= nr / 2;
+        const nb_ukernel fn = half && g->arch.half ? g->arch.half : g->arch.fn;
+        const nb_dkernel dfn = half && g->arch.direct_half ? g->arch.direct_half : g->arch.direct;
+        const float *bp = g->bp + (size_t)jp * g->kc;
+        float *c = g->C + (size_t)i0 * g->ldc + g->j0 + jp;
+        int ip = 0;
+        for (; ip < full; ip += mr)
+            dfn(g->kc, g->A + (size_t)(i0 + ip) * g->lda + g->k0, g->lda, bp, c + (size_t)ip * g->ldc, g->ldc, w,
+                g->store);
+        for (; ip < mc; ip += mr)
+            fn(g->kc, ap + (size_t)(ip - full) * g->kc, bp, c + (size_t)ip * g->ldc, g->ldc, mc - ip < mr ? mc - ip : mr,
+               w, g->store);
     }
 }
 
@@ -383,7 +428,8 @@ static void gemm_run(int level, nb_pool *pool, int parallel, int trans_a, int tr
                      const float *pa, float *bp)
 {
     nb_gemm_job g = {pick_arch(level), trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, A, B, C,
-                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, pool, NULL, pa, 0};
+                     0, 0, 0, 0, 0, 0, 0, 0, 0, bp, pool, NULL, pa, 0, 0};
+    g.direct = g.arch.direct && !pa && !trans_a && alpha == 1.0f;
     g.mpad = (M + g.arch.mr - 1) / g.arch.mr * g.arch.mr;
     if (alpha == 0.0f || K == 0) {
         scale_c(M, N, beta, C, ldc);
@@ -410,7 +456,9 @@ static void gemm_run(int level, nb_pool *pool, int parallel, int trans_a, int tr
         const int a_panels = (M + g.arch.mr - 1) / g.arch.mr;
         size_t have = 0;
         float *shared = nb_pool_scratch(p, &have);
-        g.ap = !pa && g.n_chunks > 1 && (size_t)a_panels * g.arch.mr * KC * sizeof(float) <= have ? shared : NULL;
+        g.ap = !pa && !g.direct && g.n_chunks > 1 && (size_t)a_panels * g.arch.mr * KC * sizeof(float) <= have
+                   ? shared
+                   : NULL;
         for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
             g.kc = K - g.k0 < KC ? K - g.k0 : KC;
             g.store = beta == 0.0f && g.k0 == 0;
