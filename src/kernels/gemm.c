@@ -421,6 +421,16 @@ static void tile_task(void *ctx, int t)
     else tile_work_on_stack(g, t);
 }
 
+/* One row block (m_blocks == 1) and no shared A: task t packs the B panels
+ * of its own chunk, then computes them, with no wait for the others. */
+static void fused_task(void *ctx, int t)
+{
+    nb_gemm_job *g = ctx;
+    const int p0 = t * g->chunk_panels, p1 = p0 + g->chunk_panels < g->n_panels ? p0 + g->chunk_panels : g->n_panels;
+    for (int p = p0; p < p1; p++) pack_task(ctx, p);
+    tile_task(ctx, t);
+}
+
 /* pa: A already packed (nb_sgemm_pack, alpha applied), or NULL. pool: the
  * workspaces, and the threads when parallel. bp: the caller's B block. */
 static void gemm_run(int level, nb_pool *pool, int parallel, int trans_a, int trans_b, int M, int N, int K,
@@ -462,6 +472,10 @@ static void gemm_run(int level, nb_pool *pool, int parallel, int trans_a, int tr
         for (g.k0 = 0; g.k0 < K; g.k0 += KC) {
             g.kc = K - g.k0 < KC ? K - g.k0 : KC;
             g.store = beta == 0.0f && g.k0 == 0;
+            if (g.m_blocks == 1 && !g.ap) {
+                nb_pool_run(p, g.n_chunks, fused_task, &g);
+                continue;
+            }
             nb_pool_run(p, g.n_panels + (g.ap ? a_panels : 0), pack_task, &g);
             nb_pool_run(p, g.m_blocks * g.n_chunks, tile_task, &g);
         }
