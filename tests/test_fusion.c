@@ -16,27 +16,38 @@
 
 typedef struct {
     nb_graph *g;
-    nb_node *x, *t, *c1, *r1, *c2, *r2, *l1, *rl, *out, *loss;
+    nb_node *x, *t, *c1, *r1, *cw, *rw, *c2, *r2, *l1, *rl, *out, *loss;
 } net;
 
 /* x [B,3,9,9] -> conv 3x3 pad 1 -> relu -> max pool 2 -> conv 3x3 stride 2
- * groups 2 -> relu -> flatten -> linear 5 -> relu -> linear 3; mse to t */
-static net build(void)
+ * groups 2 -> relu -> flatten -> linear 5 -> relu -> linear 3; mse to t.
+ * wide: the first conv has 16 outputs, followed by a conv 16 -> 16 3x3 pad
+ * 1 and a relu (Winograd's path, kernels/winograd.c) before the pool. */
+static net build(int wide)
 {
     net n;
+    const int64_t c1 = wide ? 16 : 4;
     nb_graph *g = n.g = nb_graph_create();
     n.x = nb_input(g, "x", 4, (int64_t[]){NB_BATCH, 3, 9, 9});
     n.t = nb_input(g, "t", 2, (int64_t[]){NB_BATCH, 3});
-    nb_node *w1 = nb_test_param(g, "w1", 4, (int64_t[]){4, 3, 3, 3}, -0.5f, 0.5f);
-    nb_node *b1 = nb_test_param(g, "b1", 1, (int64_t[]){4}, -0.5f, 0.5f);
-    nb_node *w2 = nb_test_param(g, "w2", 4, (int64_t[]){6, 2, 3, 3}, -0.5f, 0.5f);
+    nb_node *w1 = nb_test_param(g, "w1", 4, (int64_t[]){c1, 3, 3, 3}, -0.5f, 0.5f);
+    nb_node *b1 = nb_test_param(g, "b1", 1, (int64_t[]){c1}, -0.5f, 0.5f);
+    nb_node *w2 = nb_test_param(g, "w2", 4, (int64_t[]){6, c1 / 2, 3, 3}, -0.5f, 0.5f);
     nb_node *b2 = nb_test_param(g, "b2", 1, (int64_t[]){6}, -0.5f, 0.5f);
     nb_node *w3 = nb_test_param(g, "w3", 2, (int64_t[]){5, 6}, -0.5f, 0.5f);
     nb_node *b3 = nb_test_param(g, "b3", 1, (int64_t[]){5}, -0.5f, 0.5f);
     nb_node *w4 = nb_test_param(g, "w4", 2, (int64_t[]){3, 5}, -0.5f, 0.5f);
     n.c1 = nb_conv2d(g, n.x, w1, b1, &(nb_conv2d_opts){.pad_h = 1, .pad_w = 1});
     n.r1 = nb_relu(g, n.c1);
-    nb_node *p1 = nb_max_pool2d(g, n.r1, 2, 2, 0, 0, 0, 0);
+    nb_node *top = n.r1;
+    n.cw = n.rw = NULL;
+    if (wide) {
+        nb_node *ww = nb_test_param(g, "ww", 4, (int64_t[]){16, 16, 3, 3}, -0.2f, 0.2f);
+        nb_node *bw = nb_test_param(g, "bw", 1, (int64_t[]){16}, -0.5f, 0.5f);
+        n.cw = nb_conv2d(g, top, ww, bw, &(nb_conv2d_opts){.pad_h = 1, .pad_w = 1});
+        top = n.rw = nb_relu(g, n.cw);
+    }
+    nb_node *p1 = nb_max_pool2d(g, top, 2, 2, 0, 0, 0, 0);
     n.c2 = nb_conv2d(g, p1, w2, b2, &(nb_conv2d_opts){.stride_h = 2, .stride_w = 2, .groups = 2});
     n.r2 = nb_relu(g, n.c2);
     n.l1 = nb_linear(g, nb_flatten(g, n.r2), w3, b3);
@@ -105,9 +116,9 @@ static int fused(nb_plan *p, nb_node *op, nb_node *relu)
     return nb_plan_data(p, op, NULL) == nb_plan_data(p, relu, NULL);
 }
 
-NB_TEST(test_fusion_same_bits)
+static void same_bits_case(int wide)
 {
-    net n = build();
+    net n = build(wide);
     CHECK_PTR(n.loss);
     if (!n.loss) return;
     const int batches[] = {1, 5, 9, 16};
@@ -121,10 +132,11 @@ NB_TEST(test_fusion_same_bits)
         if (pk && pf) {
             CHECK(!fused(pk, n.c1, n.r1) && !fused(pk, n.c2, n.r2) && !fused(pk, n.l1, n.rl));
             CHECK(fused(pf, n.c1, n.r1) && fused(pf, n.c2, n.r2) && fused(pf, n.l1, n.rl));
+            if (wide) CHECK(!fused(pk, n.cw, n.rw) && fused(pf, n.cw, n.rw));
         }
-        if (!same(&ref, &one)) nb_test_fail(__FILE__, __LINE__, "batch %d: fused differs from unfused", B);
-        if (!same(&ref, &three)) nb_test_fail(__FILE__, __LINE__, "batch %d: 3 threads differ from 1", B);
-        if (!same(&ref, &anom)) nb_test_fail(__FILE__, __LINE__, "batch %d: detect-anomaly differs", B);
+        if (!same(&ref, &one)) nb_test_fail(__FILE__, __LINE__, "wide %d batch %d: fused differs from unfused", wide, B);
+        if (!same(&ref, &three)) nb_test_fail(__FILE__, __LINE__, "wide %d batch %d: 3 threads differ from 1", wide, B);
+        if (!same(&ref, &anom)) nb_test_fail(__FILE__, __LINE__, "wide %d batch %d: detect-anomaly differs", wide, B);
         release(&ref);
         release(&one);
         release(&three);
@@ -135,10 +147,16 @@ NB_TEST(test_fusion_same_bits)
     nb_graph_free(n.g);
 }
 
+NB_TEST(test_fusion_same_bits)
+{
+    same_bits_case(0);
+    same_bits_case(1);
+}
+
 /* A kept op output is seen before its relu: that pair stays apart. */
 NB_TEST(test_fusion_not_when_kept)
 {
-    net n = build();
+    net n = build(0);
     CHECK_PTR(n.loss);
     if (!n.loss) return;
     nb_plan *pk = NULL, *pf = NULL;
@@ -167,7 +185,7 @@ NB_TEST(test_fusion_not_when_kept)
  * in the first convolution's weights is reported at that conv, not later. */
 NB_TEST(test_fusion_anomaly_names_op)
 {
-    net n = build();
+    net n = build(0);
     CHECK_PTR(n.loss);
     if (!n.loss) return;
     nb_plan *p = nb_plan_create(n.g, n.loss, 2, NB_PLAN_TRAIN);
