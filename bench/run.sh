@@ -29,18 +29,25 @@ tmp=$(mktemp -d /tmp/nabla-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; nabla threads $T; PyTorch ${tv:-none} ($T torch threads, 1 OpenBLAS thread, OPENBLAS_CORETYPE=${coretype:-unset}); medians of $REPS runs of ${S}s"
 printf '%-24s %14s %14s %8s %12s %12s\n' workload nabla PyTorch ratio "nabla MB" "PyTorch MB"
-for w in mlp64 mlp256 cnn64 xor; do
-    : > "$tmp/n"; : > "$tmp/t"
-    r=0
-    while [ $r -lt "$REPS" ]; do
-        "$bench" $w --threads "$T" --seconds "$S" >> "$tmp/n" || echo "rate=nan rss_kb=0" >> "$tmp/n"
+# round-robin: every repetition runs every workload once, nabla then PyTorch,
+# so that a slow spell of the machine (minutes of CPU steal on a shared
+# host) costs each workload one repetition instead of all of one's
+workloads="mlp64 mlp256 cnn64 xor"
+for w in $workloads; do : > "$tmp/n.$w"; : > "$tmp/t.$w"; done
+r=0
+while [ $r -lt "$REPS" ]; do
+    for w in $workloads; do
+        "$bench" $w --threads "$T" --seconds "$S" >> "$tmp/n.$w" || echo "rate=nan rss_kb=0" >> "$tmp/n.$w"
         if [ $have_torch = 1 ]; then
-            env $torch_env $PYTHON bench/torch_bench.py $w --threads "$T" --seconds "$S" >> "$tmp/t" || echo "rate=nan rss_kb=0" >> "$tmp/t"
+            env $torch_env $PYTHON bench/torch_bench.py $w --threads "$T" --seconds "$S" >> "$tmp/t.$w" ||
+                echo "rate=nan rss_kb=0" >> "$tmp/t.$w"
         fi
-        r=$((r + 1))
     done
-    nr=$(field rate < "$tmp/n" | median); nm=$(field rss_kb < "$tmp/n" | median)
-    tr=$(field rate < "$tmp/t" | median); tm=$(field rss_kb < "$tmp/t" | median)
+    r=$((r + 1))
+done
+for w in $workloads; do
+    nr=$(field rate < "$tmp/n.$w" | median); nm=$(field rss_kb < "$tmp/n.$w" | median)
+    tr=$(field rate < "$tmp/t.$w" | median); tm=$(field rss_kb < "$tmp/t.$w" | median)
     case $w in xor) unit="steps/s" ;; *) unit="samples/s" ;; esac
     awk -v w="$w ($unit)" -v a="$nr" -v b="$tr" -v am="$nm" -v bm="$tm" 'BEGIN {
         printf "%-24s %14.0f %14s %8s %12.1f %12s\n", w, a, (b == "nan" ? "-" : sprintf("%.0f", b)),
