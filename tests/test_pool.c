@@ -344,3 +344,52 @@ NB_TEST(test_pool_batch)
     nb_plan_free(p);
     nb_graph_free(g);
 }
+
+/* The 2x2 stride-2 kernels (a vector one on AVX-512: 16 outputs at a time,
+ * masked at the row's end) against the rule written out, PyTorch's: the
+ * first maximum in scan order wins, a NaN over everything, and a later NaN
+ * over an earlier one. Widths below, at and past 16 and 32 outputs, odd sizes (a
+ * last row and column no window reads), values with many ties, some NaN. */
+NB_TEST(test_pool_max_2x2_rule)
+{
+    static const int sizes[][3] = {{3, 5, 7}, {2, 28, 28}, {1, 9, 33}, {2, 4, 64}, {1, 6, 70}, {3, 2, 2}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const int C = sizes[k][0], H = sizes[k][1], W = sizes[k][2], OH = H / 2, OW = W / 2;
+        nb_graph *g = nb_graph_create();
+        nb_node *x = nb_param(g, "x", 4, (int64_t[]){1, C, H, W});
+        nb_node *y = nb_max_pool2d(g, x, 2, 2, 0, 0, 0, 0);
+        if (!x || !y) {
+            CHECK(0);
+            nb_graph_free(g);
+            continue;
+        }
+        float *xv = nb_node_data(x);
+        nb_rng r;
+        nb_rng_seed(&r, 40 + k);
+        nb_fill_uniform(xv, (size_t)C * H * W, -1.0f, 1.0f, &r);
+        for (int i = 0; i < C * H * W; i++) {
+            xv[i] = floorf(xv[i] * 2.0f) / 2.0f; /* four values: ties everywhere */
+            if (i % 37 == 5 || i % 53 == 11) xv[i] = NAN;
+        }
+        nb_plan *p;
+        const float *dx = pool_ones_backward(g, x, y, &p);
+        const float *out = p ? nb_plan_data(p, y, NULL) : NULL;
+        int bad = 0;
+        for (int c = 0; out && dx && c < C; c++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    const int at[4] = {(c * H + 2 * oh) * W + 2 * ow, (c * H + 2 * oh) * W + 2 * ow + 1,
+                                       (c * H + 2 * oh + 1) * W + 2 * ow, (c * H + 2 * oh + 1) * W + 2 * ow + 1};
+                    int best = at[0];
+                    for (int q = 1; q < 4; q++)
+                        if (isnan(xv[at[q]]) || xv[at[q]] > xv[best]) best = at[q];
+                    const float got = out[(c * OH + oh) * OW + ow];
+                    if (memcmp(&got, &xv[best], sizeof got) != 0) bad++;
+                    for (int q = 0; q < 4; q++)
+                        if (dx[at[q]] != (at[q] == best ? 1.0f : 0.0f)) bad++;
+                }
+        if (bad) nb_test_fail(__FILE__, __LINE__, "%dx%dx%d: %d values or gradients off the rule", C, H, W, bad);
+        nb_plan_free(p);
+        nb_graph_free(g);
+    }
+}

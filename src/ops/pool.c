@@ -106,6 +106,47 @@ static void max_pool_2x2(const float *x, int W, int OH, int OW, float *y, int32_
     }
 }
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+/* The same with AVX-512, 16 outputs at a time: each input row pair is read
+ * as even and odd columns (masked loads: nothing past the row is touched),
+ * and the four candidates are taken in the scalar kernel's order with the
+ * same rule (greater, or NaN), so the same values and indices come out. */
+__attribute__((target("avx512f"))) static void max_pool_2x2_avx512(const float *x, int W, int OH, int OW, float *y,
+                                                                   int32_t *a)
+{
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
+    const __m512i lane2 = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+    for (int oh = 0; oh < OH; oh++) {
+        const float *r0 = x + (size_t)2 * oh * W, *r1 = r0 + W;
+        for (int ow = 0; ow < OW; ow += 16) {
+            const int n = OW - ow < 16 ? OW - ow : 16, cols = 2 * ow, left = W - cols;
+            /* columns cols .. cols + 31 of the two rows, inside the row only */
+            const __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+            const __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            const __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + cols), a1 = _mm512_maskz_loadu_ps(m1, r0 + cols + 16);
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + cols), b1 = _mm512_maskz_loadu_ps(m1, r1 + cols + 16);
+            const __m512 c[4] = {_mm512_permutex2var_ps(a0, evens, a1), _mm512_permutex2var_ps(a0, odds, a1),
+                                 _mm512_permutex2var_ps(b0, evens, b1), _mm512_permutex2var_ps(b0, odds, b1)};
+            const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(2 * oh * W + cols), lane2);
+            const int off[4] = {0, 1, W, W + 1};
+            __m512 best = c[0];
+            __m512i bi = base;
+            for (int k = 1; k < 4; k++) {
+                const __mmask16 take = _mm512_cmp_ps_mask(c[k], best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c[k], c[k], _CMP_UNORD_Q);
+                best = _mm512_mask_mov_ps(best, take, c[k]);
+                bi = _mm512_mask_mov_epi32(bi, take, _mm512_add_epi32(base, _mm512_set1_epi32(off[k])));
+            }
+            const __mmask16 out = (__mmask16)((1u << n) - 1);
+            _mm512_mask_storeu_ps(y + (size_t)oh * OW + ow, out, best);
+            _mm512_mask_storeu_epi32(a + (size_t)oh * OW + ow, out, bi);
+        }
+    }
+}
+#define NB_HAVE_POOL_AVX512 1
+#endif
+
 /* planes [lo, hi) of a max pooling forward pass */
 static void max_pool_planes(void *ctx, size_t lo, size_t hi)
 {
@@ -113,12 +154,22 @@ static void max_pool_planes(void *ctx, size_t lo, size_t hi)
     pool_geom g = pool_get(e->node, &e->in[0]->s, &e->out->s);
     const size_t HW = (size_t)g.H * g.W, OHW = (size_t)g.OH * g.OW;
     const int plain2x2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+#ifdef NB_HAVE_POOL_AVX512
+    __builtin_cpu_init();
+    const int avx512 = __builtin_cpu_supports("avx512f");
+#endif
     int32_t *arg = e->saved;
     for (size_t c = lo; c < hi; c++) {
         const float *x = e->in[0]->x + c * HW;
         float *y = e->out->x + c * OHW;
         int32_t *a = arg + c * OHW;
         if (plain2x2) {
+#ifdef NB_HAVE_POOL_AVX512
+            if (avx512) {
+                max_pool_2x2_avx512(x, g.W, g.OH, g.OW, y, a);
+                continue;
+            }
+#endif
             max_pool_2x2(x, g.W, g.OH, g.OW, y, a);
             continue;
         }
