@@ -11,10 +11,13 @@
  * (times alpha) into panels MR rows tall, and a micro-kernel computes each
  * MR x NR tile of C with its accumulators in registers over the whole KC
  * depth. Packing makes every transpose the same cost (one strided copy of a
- * block) and lets the micro-kernel read both operands contiguously.
+ * block; with AVX-512 a transposed B goes through 16 x 16 register
+ * transposes) and lets the micro-kernel read both operands contiguously.
  *
  * Micro-kernels, chosen at run time from the CPU's features (never its model):
- *   AVX-512  8 x 32 tile: 16 zmm accumulators, two FMAs per broadcast
+ *   AVX-512  8 x 32 tile: 16 zmm accumulators, two FMAs per broadcast; a
+ *            variant reads a row-major A (alpha 1) in place, eight rows at
+ *            a time, so such an A is never packed
  *   AVX2+FMA 6 x 16 tile: 12 ymm accumulators
  *   portable 6 x 16 tile, plain C
  * They use the GCC/Clang vector extension (one source, compiled per target).
@@ -22,9 +25,12 @@
  * Threads: each (NC, KC) block of B is packed by all threads (one panel per
  * task), then the tiles of C are shared out, each task packing its own A
  * block (or all sharing one, packed once, when several tasks work on the
- * same rows). Every element of C is summed over K in the same order whatever
- * the number of threads, so results are bit-identical for any thread count
- * (on a given machine: FMA rounds differently from multiply-then-add).
+ * same rows). With a single row block and no shared A (a batch of 64 rows,
+ * say) each task packs the panels it uses itself and goes straight on to
+ * its tiles: one hand-off per block instead of two. Every element of C is
+ * summed over K in the same order whatever the number of threads, so
+ * results are bit-identical for any thread count (on a given machine: FMA
+ * rounds differently from multiply-then-add).
  *
  * Memory: blocks are packed into the pool's per-thread workspaces
  * (nb_pool_workspace), so the kernels ask no large stack of the threads that

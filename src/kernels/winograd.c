@@ -45,7 +45,25 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
+#ifndef NB_SIMD
+/* Without the GNU vector extension: no Winograd path (conv2d uses im2col),
+ * and these are never called. */
+int nb_wino_applies(const nb_conv_geom *g, int O, int groups) { (void)g, (void)O, (void)groups; return 0; }
+void nb_wino_init(nb_wino *w, const nb_conv_geom *g, int O, int chunk, int level) { (void)g, (void)O, (void)chunk, (void)level; memset(w, 0, sizeof *w); }
+size_t nb_wino_weights_floats(const nb_wino *w) { (void)w; return 0; }
+size_t nb_wino_scratch_floats(const nb_wino *w) { (void)w; return 0; }
+size_t nb_wino_du_floats(const nb_wino *w) { (void)w; return 0; }
+void nb_wino_pack(const nb_wino *w, const float *W, float *u) { (void)w, (void)W, (void)u; }
+void nb_wino_forward(const nb_wino *w, nb_pool *pool, const float *u, const float *x, int n, const float *bias,
+                     float *y, float *scratch) { (void)w, (void)pool, (void)u, (void)x, (void)n, (void)bias, (void)y, (void)scratch; }
+void nb_wino_backward(const nb_wino *w, nb_pool *pool, const float *u, const float *x, const float *dy, int n,
+                      float *dx, int dx_add, float *du, float *scratch)
+{ (void)w, (void)pool, (void)u, (void)x, (void)dy, (void)n, (void)dx, (void)dx_add, (void)du, (void)scratch; }
+void nb_wino_weight_grad(const nb_wino *w, const float *du, size_t lo, size_t hi, float *dW, int overwrite)
+{ (void)w, (void)du, (void)lo, (void)hi, (void)dW, (void)overwrite; }
+#else
+
+#if !defined(__clang__)
 /* the transforms' short vector copies are moves: not to be turned into
  * calls to memmove */
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
@@ -575,3 +593,5 @@ void nb_wino_backward(const nb_wino *w, nb_pool *pool, const float *u, const flo
 #endif
     backward_body(w, pool, u, x, dy, n, dx, dx_add, du, scratch);
 }
+
+#endif /* NB_SIMD */
