@@ -5,6 +5,7 @@
  * window including its padding), errors and batch-sized inputs.
  */
 #include "test.h"
+#include "../src/core/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -173,13 +174,16 @@ NB_TEST(test_pool_forward_naive)
     }
 }
 
-/* Runs forward then backward from y with a seed of ones; returns x's gradient. */
+/* Runs forward then backward from y with a seed of ones; returns x's
+ * gradient. The plan's buffers start as NaN (nb_plan_poison): a gradient
+ * left unwritten shows. */
 static const float *pool_ones_backward(nb_graph *g, nb_node *x, nb_node *y, nb_plan **pp)
 {
     nb_plan *p = y ? nb_plan_create(g, y, 1, NB_PLAN_TRAIN) : NULL;
     *pp = p;
     CHECK_PTR(p);
     if (!p) return NULL;
+    nb_plan_poison(p);
     nb_graph_zero_grad(g);
     CHECK_OK(nb_plan_forward(p));
     CHECK_OK(nb_plan_backward(p, NULL));
@@ -349,15 +353,18 @@ NB_TEST(test_pool_batch)
  * masked at the row's end) against the rule written out, PyTorch's: the
  * first maximum in scan order wins, a NaN over everything, and a later NaN
  * over an earlier one. Widths below, at and past 16 and 32 outputs, odd sizes (a
- * last row and column no window reads), values with many ties, some NaN. */
+ * last row and column no window reads), values with many ties, some NaN.
+ * Pooling a parameter adds into its gradient (a scatter); pooling an
+ * intermediate (x * 1) writes its gradient whole, every element once. */
 NB_TEST(test_pool_max_2x2_rule)
 {
     static const int sizes[][3] = {{3, 5, 7}, {2, 28, 28}, {1, 9, 33}, {2, 4, 64}, {1, 6, 70}, {3, 2, 2}};
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        const int C = sizes[k][0], H = sizes[k][1], W = sizes[k][2], OH = H / 2, OW = W / 2;
+    for (size_t k = 0; k < 2 * sizeof sizes / sizeof sizes[0]; k++) {
+        const int via = (int)(k % 2), *sz = sizes[k / 2];
+        const int C = sz[0], H = sz[1], W = sz[2], OH = H / 2, OW = W / 2;
         nb_graph *g = nb_graph_create();
         nb_node *x = nb_param(g, "x", 4, (int64_t[]){1, C, H, W});
-        nb_node *y = nb_max_pool2d(g, x, 2, 2, 0, 0, 0, 0);
+        nb_node *y = nb_max_pool2d(g, via ? nb_scale(g, x, 1.0f) : x, 2, 2, 0, 0, 0, 0);
         if (!x || !y) {
             CHECK(0);
             nb_graph_free(g);
@@ -365,7 +372,7 @@ NB_TEST(test_pool_max_2x2_rule)
         }
         float *xv = nb_node_data(x);
         nb_rng r;
-        nb_rng_seed(&r, 40 + k);
+        nb_rng_seed(&r, 40 + k / 2);
         nb_fill_uniform(xv, (size_t)C * H * W, -1.0f, 1.0f, &r);
         for (int i = 0; i < C * H * W; i++) {
             xv[i] = floorf(xv[i] * 2.0f) / 2.0f; /* four values: ties everywhere */
@@ -388,7 +395,11 @@ NB_TEST(test_pool_max_2x2_rule)
                     for (int q = 0; q < 4; q++)
                         if (dx[at[q]] != (at[q] == best ? 1.0f : 0.0f)) bad++;
                 }
-        if (bad) nb_test_fail(__FILE__, __LINE__, "%dx%dx%d: %d values or gradients off the rule", C, H, W, bad);
+        for (int i = 0; dx && i < C * H * W; i++) /* a last row or column no window reads */
+            if (((i / W) % H >= 2 * OH || i % W >= 2 * OW) && dx[i] != 0.0f) bad++;
+        if (bad)
+            nb_test_fail(__FILE__, __LINE__, "%dx%dx%d%s: %d values or gradients off the rule", C, H, W,
+                         via ? " (through x * 1)" : "", bad);
         nb_plan_free(p);
         nb_graph_free(g);
     }
