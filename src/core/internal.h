@@ -131,6 +131,9 @@ enum { NB_ACT_NONE = 0, NB_ACT_RELU = 1 };
  * NB_ACT_NONE does nothing. */
 void nb_act_apply(struct nb_pool *pool, int act, float *y, size_t n);
 void nb_act_grad(struct nb_pool *pool, int act, const float *y, float *dy, size_t n);
+/* y[0..n) = act(y + b), on the caller's thread: a bias and the activation in
+ * one pass over a product's output while in cache */
+void nb_act_bias(int act, float *y, float b, size_t n);
 
 /* Reductions across processes that an op needs in data-parallel training
  * (synchronised batch normalisation), set on a plan by the trainer. */

@@ -68,6 +68,17 @@ void nb_act_apply(nb_pool *pool, int act, float *y, size_t n)
     if (act == NB_ACT_RELU) nb_pool_for(pool, n, 1 << 15, act_apply_range, &j);
 }
 
+void nb_act_bias(int act, float *y, float b, size_t n)
+{
+    if (act == NB_ACT_RELU)
+        for (size_t i = 0; i < n; i++) {
+            const float v = y[i] + b;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (size_t i = 0; i < n; i++) y[i] += b;
+}
+
 void nb_act_grad(nb_pool *pool, int act, const float *y, float *dy, size_t n)
 {
     act_job j = {(float *)y, dy};

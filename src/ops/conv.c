@@ -333,15 +333,13 @@ static void conv_forward_chunk(const conv_job *j, int64_t c, float *scratch)
                 nb_im2col(&j->g, x, scratch);
                 cols = scratch;
             }
-            /* start from the bias and accumulate the product onto it */
+            /* the product, then the bias and the activation in one pass,
+             * each row while in cache */
+            nb_sgemm_packed(e->pool, j->serial, Og, P, K, group_wpack(j, gi), 0, cols, P, 0.0f, y, P);
             if (bias)
-                for (int o = 0; o < Og; o++) {
-                    float b = bias[gi * Og + o], *yo = y + (size_t)o * P;
-                    for (int p = 0; p < P; p++) yo[p] = b;
-                }
-            nb_sgemm_packed(e->pool, j->serial, Og, P, K, group_wpack(j, gi), 0, cols, P, bias ? 1.0f : 0.0f, y, P);
+                for (int o = 0; o < Og; o++) nb_act_bias(e->act, y + (size_t)o * P, bias[gi * Og + o], (size_t)P);
         }
-        nb_act_apply(NULL, e->act, e->out->x + (size_t)n * j->O * P, (size_t)j->O * P);
+        if (!bias) nb_act_apply(NULL, e->act, e->out->x + (size_t)n * j->O * P, (size_t)j->O * P);
     }
 }
 
