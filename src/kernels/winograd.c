@@ -32,9 +32,9 @@
  * columns of B per k), so nothing is packed twice. A convolution goes nr
  * tiles at a time (a panel): its transformed patches, 16 products and
  * inverse transform stay in cache, and the transforms run along the tiles,
- * vectorised. The weight gradient sums over every tile of the chunk (k runs
- * over the tiles), so its operands are transformed from channel-minor
- * copies of x and dy, vectorised along the channels.
+ * vectorised. The weight gradient sums over the chunk's tiles, DU_BLOCK at
+ * a time (k runs over the tiles), so its operands are transformed from
+ * channel-minor copies of x and dy, vectorised along the channels.
  *
  * Every transform is a few additions (the weights' halves are exact), and
  * every sum runs in a fixed order: same inputs, same bits, whatever the
@@ -47,20 +47,35 @@
 
 #ifndef NB_SIMD
 /* Without the GNU vector extension: no Winograd path (conv2d uses im2col),
- * and these are never called. */
-int nb_wino_applies(const nb_conv_geom *g, int O, int groups) { (void)g, (void)O, (void)groups; return 0; }
-void nb_wino_init(nb_wino *w, const nb_conv_geom *g, int O, int chunk, int level) { (void)g, (void)O, (void)chunk, (void)level; memset(w, 0, sizeof *w); }
-size_t nb_wino_weights_floats(const nb_wino *w) { (void)w; return 0; }
-size_t nb_wino_scratch_floats(const nb_wino *w) { (void)w; return 0; }
-size_t nb_wino_du_floats(const nb_wino *w) { (void)w; return 0; }
+ * so only nb_wino_applies is ever called. */
+int nb_wino_applies(const nb_conv_geom *g, int O, int groups)
+{
+    (void)g, (void)O, (void)groups;
+    return 0;
+}
+void nb_wino_init(nb_wino *w, const nb_conv_geom *g, int O, int chunk, int level)
+{
+    (void)g, (void)O, (void)chunk, (void)level;
+    memset(w, 0, sizeof *w);
+}
+size_t nb_wino_weights_floats(const nb_wino *w) { return (void)w, 0; }
+size_t nb_wino_scratch_floats(const nb_wino *w) { return (void)w, 0; }
+size_t nb_wino_du_floats(const nb_wino *w) { return (void)w, 0; }
 void nb_wino_pack(const nb_wino *w, const float *W, float *u) { (void)w, (void)W, (void)u; }
 void nb_wino_forward(const nb_wino *w, nb_pool *pool, const float *u, const float *x, int n, const float *bias,
-                     float *y, float *scratch) { (void)w, (void)pool, (void)u, (void)x, (void)n, (void)bias, (void)y, (void)scratch; }
+                     float *y, float *scratch)
+{
+    (void)w, (void)pool, (void)u, (void)x, (void)n, (void)bias, (void)y, (void)scratch;
+}
 void nb_wino_backward(const nb_wino *w, nb_pool *pool, const float *u, const float *x, const float *dy, int n,
                       float *dx, int dx_add, float *du, float *scratch)
-{ (void)w, (void)pool, (void)u, (void)x, (void)dy, (void)n, (void)dx, (void)dx_add, (void)du, (void)scratch; }
+{
+    (void)w, (void)pool, (void)u, (void)x, (void)dy, (void)n, (void)dx, (void)dx_add, (void)du, (void)scratch;
+}
 void nb_wino_weight_grad(const nb_wino *w, const float *du, size_t lo, size_t hi, float *dW, int overwrite)
-{ (void)w, (void)du, (void)lo, (void)hi, (void)dW, (void)overwrite; }
+{
+    (void)w, (void)du, (void)lo, (void)hi, (void)dW, (void)overwrite;
+}
 #else
 
 #if !defined(__clang__)
