@@ -35,8 +35,9 @@ typedef struct nb_wino {
 
 /* Whether the Winograd path computes this convolution: 3x3, stride 1, no
  * dilation, one group, and enough channels both ways that 16 products of
- * [O, C] by [C, tiles] keep the micro-kernel busy (few channels, a first
- * layer: im2col's one deep product is faster). */
+ * [O, C] by [C, tiles] keep the micro-kernel busy (measured: 8 channels
+ * each way run faster by im2col's one deep product, 16 by Winograd; see
+ * docs/performance.md). */
 int nb_wino_applies(const nb_conv_geom *g, int O, int groups);
 /* level: the micro-kernel's instruction set (nb_sgemm_ukernel; -1: the
  * best this CPU runs) */
