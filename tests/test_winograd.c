@@ -102,7 +102,8 @@ static void run_case(const wcase *k, int level)
     naive_forward(k, x, wt, ry);
     naive_backward(k, x, wt, dy, rdx, rdw);
 
-    nb_wino_pack(&w, wt, u);
+    nb_wino_pack(&w, wt, u, 0); /* both layouts, side by side */
+    nb_wino_pack(&w, wt, u, 1);
     for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* overwritten, never read */
     for (int p = 0; p < parts; p++) {
         const int s0 = p * chunk, m = k->n - s0 < chunk ? k->n - s0 : chunk;

@@ -61,7 +61,7 @@ void nb_wino_init(nb_wino *w, const nb_conv_geom *g, int O, int chunk, int level
 size_t nb_wino_weights_floats(const nb_wino *w) { return (void)w, 0; }
 size_t nb_wino_scratch_floats(const nb_wino *w) { return (void)w, 0; }
 size_t nb_wino_du_floats(const nb_wino *w) { return (void)w, 0; }
-void nb_wino_pack(const nb_wino *w, const float *W, float *u) { (void)w, (void)W, (void)u; }
+void nb_wino_pack(const nb_wino *w, const float *W, float *u, int backward) { (void)w, (void)W, (void)u, (void)backward; }
 void nb_wino_forward(const nb_wino *w, nb_pool *pool, const float *u, const float *x, int n, const float *bias,
                      float *y, float *scratch)
 {
@@ -193,18 +193,23 @@ static void weight_transform(const float *g, int gy, int gx, float v[16])
  * u: U_xi as A panels, [16][f.Om/mr][C][mr] (forward), then those of the
  * flipped weights with the channels swapped, [16][b.Om/mr][O][mr] (the
  * input's gradient). Rows past O (or C) are zero. */
-void nb_wino_pack(const nb_wino *w, const float *W, float *u)
+void nb_wino_pack(const nb_wino *w, const float *W, float *u, int backward)
 {
     const int O = w->f.O, C = w->f.C, mr = w->mr;
-    float *uf = u, *ub = u + r16((size_t)16 * w->f.Om * C);
-    memset(u, 0, nb_wino_weights_floats(w) * sizeof(float));
+    const size_t ub_at = r16((size_t)16 * w->f.Om * C);
+    float *uf = u, *ub = u + ub_at;
+    if (backward) memset(ub, 0, (nb_wino_weights_floats(w) - ub_at) * sizeof(float));
+    else memset(uf, 0, ub_at * sizeof(float));
     for (int o = 0; o < O; o++)
         for (int c = 0; c < C; c++) {
             const float *g = W + ((size_t)o * C + c) * 9;
             float v[16];
-            weight_transform(g, 3, 1, v);
-            for (int xi = 0; xi < 16; xi++)
-                uf[(size_t)xi * w->f.Om * C + (size_t)(o / mr) * mr * C + (size_t)c * mr + o % mr] = v[xi];
+            if (!backward) {
+                weight_transform(g, 3, 1, v);
+                for (int xi = 0; xi < 16; xi++)
+                    uf[(size_t)xi * w->f.Om * C + (size_t)(o / mr) * mr * C + (size_t)c * mr + o % mr] = v[xi];
+                continue;
+            }
             weight_transform(g + 8, -3, -1, v); /* g flipped: starts at its last element */
             for (int xi = 0; xi < 16; xi++)
                 ub[(size_t)xi * w->b.Om * O + (size_t)(c / mr) * mr * O + (size_t)o * mr + c % mr] = v[xi];

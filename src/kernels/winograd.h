@@ -49,8 +49,10 @@ size_t nb_wino_weights_floats(const nb_wino *w);
 size_t nb_wino_scratch_floats(const nb_wino *w);
 size_t nb_wino_du_floats(const nb_wino *w);
 
-/* Transforms the weights W [O, C, 3, 3] into u (nb_wino_weights_floats). */
-void nb_wino_pack(const nb_wino *w, const float *W, float *u);
+/* Transforms the weights W [O, C, 3, 3] into u (nb_wino_weights_floats):
+ * the layout the forward pass reads, or (backward) the one the input's
+ * gradient reads. */
+void nb_wino_pack(const nb_wino *w, const float *W, float *u, int backward);
 
 /* n <= chunk samples: y [n, O, OH, OW] = conv(x [n, C, H, W]) + bias (or
  * NULL). pool: spreads the 16 products over its threads (NULL: all on the

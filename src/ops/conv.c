@@ -358,7 +358,7 @@ static nb_status conv_forward(const nb_exec *e)
 {
     conv_job j = conv_job_of(e);
     if (j.l.wino) {
-        nb_wino_pack(&j.l.w, e->in[1]->x, (float *)e->scratch);
+        nb_wino_pack(&j.l.w, e->in[1]->x, (float *)e->scratch, 0);
         conv_run(&j, conv_forward_chunk_wino);
         return NB_OK;
     }
@@ -499,7 +499,7 @@ static void conv_backward(const nb_exec *e)
     conv_job j = conv_job_of(e);
     const nb_tensor *Wt = e->in[1];
     if (j.l.wino) {
-        if (e->in[0]->g) nb_wino_pack(&j.l.w, Wt->x, (float *)e->scratch);
+        if (e->in[0]->g) nb_wino_pack(&j.l.w, Wt->x, (float *)e->scratch, 1);
         conv_run(&j, conv_backward_chunk_wino);
         if (Wt->g) {
             nb_pool_for(e->pool, j.l.dw, 4096, conv_sum_du_wino, &j);

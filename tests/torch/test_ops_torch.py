@@ -315,6 +315,9 @@ CONV = [  # x shape, w shape, bias, stride, padding, dilation, groups
     ((1, 3, 10, 12), (2, 3, 3, 5), True, (2, 1), (1, 2), (1, 2), 1),  # per-axis settings
     ((4, 16, 14, 14), (32, 16, 3, 3), True, 1, 1, 1, 1),  # K = 144, a real layer
     ((2, 64, 7, 7), (8, 64, 3, 3), True, 1, 1, 1, 1),     # K = 576
+    ((2, 17, 9, 11), (20, 17, 3, 3), True, 1, 1, 1, 1),   # Winograd: odd sizes, channels off the tiles
+    ((1, 16, 5, 8), (24, 16, 3, 3), False, 1, 2, 1, 1),   # Winograd, padding 2
+    ((3, 32, 6, 7), (16, 32, 3, 3), True, 1, 0, 1, 1),    # Winograd, no padding
 ]
 for xs, ws, bias, st, pad, dil, grp in CONV:
     for tag, sc in SCALES:
