@@ -4,8 +4,9 @@
 # (make MPI=1: build-mpi, or build-mpi-san under SAN=1) and checks:
 #  1. two ranks with a global batch of 64 end one epoch of the MLP (two
 #     steps of the CNN example; both with dropout) with the weights and
-#     optimizer state of one process with batch 64, within TOL (below); and of batch norm with
-#     --sync-bn; a negative control (one process, batch 32) must be far off;
+#     optimizer state of one process with batch 64, within TOL (below); and
+#     of batch norm with --sync-bn; a negative control (one process, batch
+#     32) must be far off;
 #  2. one rank under mpirun gives the same bytes as no mpirun;
 #  3. two ranks resumed from a checkpoint (after an epoch, and after a
 #     Ctrl-C part-way through one) give the same bytes as an uninterrupted

@@ -289,8 +289,9 @@ void nb_sgemm_builtin(int trans_a, int trans_b, int M, int N, int K, float alpha
                       float *C, int ldc);
 void nb_sgemm_builtin_pool(nb_pool *pool, int trans_a, int trans_b, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
-/* For tests: the built-in kernel at a given level (2: AVX-512, 1: AVX2+FMA,
- * 0: portable), and whether this CPU runs that level. */
+/* The built-in kernel at a given level (2: AVX-512, 1: AVX2+FMA, 0:
+ * portable), for tests; and whether this CPU runs that level (also what
+ * other kernels ask before taking an AVX-512 path). */
 void nb_sgemm_kernel(int level, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 int  nb_sgemm_kernel_available(int level);

@@ -18,6 +18,12 @@
  * the input slice itself. A fused relu (NB_OPF_ACT) is applied to each
  * sample's output right after its product, and its mask to each sample's dY
  * before the products that read it.
+ *
+ * 3x3 layers with stride 1, no dilation, one group and 16+ channels each
+ * way go by Winograd's F(2x2, 3x3) instead (kernels/winograd.c: 2.25x fewer
+ * multiply-adds), a chunk of samples per call, on the same schedule; its
+ * weight gradient is summed per chunk in the transformed domain and taken
+ * back to 3x3 once. conv_layout_of chooses, from the shapes alone.
  */
 #include "ops.h"
 

@@ -155,8 +155,7 @@ static void max_pool_planes(void *ctx, size_t lo, size_t hi)
     const size_t HW = (size_t)g.H * g.W, OHW = (size_t)g.OH * g.OW;
     const int plain2x2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
 #ifdef NB_HAVE_POOL_AVX512
-    __builtin_cpu_init();
-    const int avx512 = __builtin_cpu_supports("avx512f");
+    const int avx512 = nb_sgemm_kernel_available(2); /* the CPU runs AVX-512 */
 #endif
     int32_t *arg = e->saved;
     for (size_t c = lo; c < hi; c++) {
